@@ -1,0 +1,271 @@
+"""``ExportHook``: what every vendor hook offers, built on the vendor's pure operations."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import IO, Any, ClassVar
+
+from airflow.sdk import BaseHook, Connection
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from airflow_provider_exports.errors import ExportConfigError, ExportError
+from airflow_provider_exports.status import ExportStatus
+from airflow_provider_exports.transport import (
+    AsyncTransport,
+    Authenticator,
+    Endpoint,
+    Op,
+    Request,
+    RetryPolicy,
+    SyncTransport,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _mask(secret: str) -> None:
+    """Register a secret with Airflow's log masker (redacts it in every log line)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older SDKs
+        return
+    mask_secret(secret)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class ExportHook(BaseHook, abc.ABC):
+    """A vendor's export API: start an export, read its status, download it, fetch its log.
+
+    Subclasses describe each call as a pure operation (``*_op`` methods) and never do I/O;
+    this class runs those operations with ``requests`` (``get_status`` ...) or ``aiohttp``
+    (``aget_status``, for the triggerer).
+
+    :param conn_id: the Airflow connection to use.
+    :param options: vendor options that are not secrets (e.g. which Personium job to watch).
+    """
+
+    conn_name_attr = "conn_id"
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+    #: Human name of the vendor, used in messages.
+    vendor: ClassVar[str]
+    #: Extra fields that hold secrets (masked in logs, never echoed).
+    secret_extras: ClassVar[tuple[str, ...]] = ()
+    #: Whether the vendor lets us cancel an export.
+    supports_cancel: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        conn_id: str,
+        *,
+        connection: Connection | None = None,
+        retry_policy: RetryPolicy | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.options = options
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._connection = connection
+        self._sync: SyncTransport | None = None
+        self._async: AsyncTransport | None = None
+
+    # ---- what a vendor provides (pure) ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def authenticator(self, conn: Connection) -> Authenticator:
+        """How this connection authenticates."""
+
+    @abc.abstractmethod
+    def base_url(self, conn: Connection) -> str:
+        """The API's base URL for this connection."""
+
+    @abc.abstractmethod
+    def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
+        """Start an export; returns its id."""
+
+    @abc.abstractmethod
+    def status_op(self, export_id: str) -> Op[ExportStatus]:
+        """Read an export's status."""
+
+    @abc.abstractmethod
+    def download_op(self, export_id: str) -> Op[Request]:
+        """Find the finished export's file; returns the request that streams it."""
+
+    @abc.abstractmethod
+    def log_op(self, export_id: str) -> Op[str]:
+        """Fetch the export's log (or the vendor's closest equivalent) as text."""
+
+    @abc.abstractmethod
+    def check_op(self) -> Op[str]:
+        """One cheap read-only call after login; returns what a person should read on success."""
+
+    def cancel_op(self, export_id: str) -> Op[bool]:
+        """Cancel the export; returns whether the vendor accepted."""
+        raise ExportConfigError(f"{self.vendor} exports cannot be cancelled through the API")
+
+    # ---- connection ------------------------------------------------------------------------------
+
+    def extra(self, conn: Connection, name: str, default: Any = None) -> Any:
+        """An extra field, by its plain name or the form's ``extra__<type>__<name>`` name."""
+        extras = conn.extra_dejson or {}
+        for key in (name, f"extra__{self.conn_type}__{name}"):
+            value = extras.get(key)
+            if value not in (None, ""):
+                return value
+        return default
+
+    def require(self, value: Any, what: str) -> str:
+        """A required connection value, or a clear error naming the field."""
+        if value in (None, ""):
+            raise ExportConfigError(f"Connection {self.conn_id!r} ({self.hook_name}) has no {what}.")
+        return str(value)
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = self.get_connection(self.conn_id)
+        return self._connection
+
+    async def aconnection(self) -> Connection:
+        """The connection, looked up without blocking the event loop."""
+        if self._connection is None:
+            self._connection = await alookup_connection(self.conn_id)
+        return self._connection
+
+    def _endpoint(self, conn: Connection) -> Endpoint:
+        auth = self.authenticator(conn)
+        for secret in (conn.password, *(self.extra(conn, k) for k in self.secret_extras), *auth.secrets()):
+            if secret:
+                _mask(str(secret))
+        return Endpoint(
+            base_url=self.base_url(conn).rstrip("/"),
+            auth=auth,
+            cache_key=self._fingerprint(conn),
+            allow_cross_origin_auth=_truthy(self.extra(conn, "allow_cross_origin_auth", False)),
+        )
+
+    def _fingerprint(self, conn: Connection) -> str:
+        material = json.dumps(
+            [self.conn_type, conn.conn_id, conn.host, conn.login, conn.password, conn.port, conn.extra_dejson],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def sync_transport(self) -> SyncTransport:
+        if self._sync is None:
+            self._sync = SyncTransport(self._endpoint(self.connection), self.retry_policy, secret_sink=_mask)
+        return self._sync
+
+    async def async_transport(self) -> AsyncTransport:
+        if self._async is None:
+            conn = await self.aconnection()
+            self._async = AsyncTransport(self._endpoint(conn), self.retry_policy, secret_sink=_mask)
+        return self._async
+
+    def get_conn(self) -> SyncTransport:
+        """The sync transport (Airflow's hook convention)."""
+        return self.sync_transport()
+
+    # ---- the public API --------------------------------------------------------------------------
+
+    def start_export(self, payload: Mapping[str, Any]) -> str:
+        """Start an export and return its id."""
+        return self.sync_transport().run(self.start_op(payload))
+
+    def get_status(self, export_id: str) -> ExportStatus:
+        """The export's current status."""
+        return self.sync_transport().run(self.status_op(export_id))
+
+    async def aget_status(self, export_id: str) -> ExportStatus:
+        """The export's current status, without blocking the event loop."""
+        transport = await self.async_transport()
+        return await transport.run(self.status_op(export_id))
+
+    def download(self, export_id: str, sink: IO[bytes]) -> int:
+        """Stream the finished export's file into ``sink``; returns the byte count."""
+        transport = self.sync_transport()
+        request = transport.run(self.download_op(export_id))
+        return transport.download(request, sink)
+
+    def fetch_log(self, export_id: str) -> str:
+        """The export's log as text."""
+        return self.sync_transport().run(self.log_op(export_id))
+
+    def cancel(self, export_id: str) -> bool:
+        """Ask the vendor to cancel the export; returns whether it accepted."""
+        return self.sync_transport().run(self.cancel_op(export_id))
+
+    async def acancel(self, export_id: str) -> bool:
+        """Async :meth:`cancel`, for the triggerer."""
+        transport = await self.async_transport()
+        return await transport.run(self.cancel_op(export_id))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Log in and make one read-only call; a message a person can act on, never a secret."""
+        try:
+            message = self.sync_transport().run(self.check_op())
+        except ExportError as exc:
+            return False, f"{self.vendor}: {explain(exc)}"
+        except Exception as exc:  # noqa: BLE001 - the UI must get a message, not a traceback
+            return False, f"{self.vendor}: unexpected {type(exc).__name__}: {exc}"
+        return True, message
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+
+
+async def alookup_connection(conn_id: str) -> Connection:
+    """Look a connection up from async code without blocking the event loop."""
+    try:
+        return await BaseHook.aget_connection(conn_id)
+    except AirflowNotFoundException:
+        # Under `airflow dags test` the async lookup cannot see connections stored in the
+        # metadata DB while the sync one can; run that one in a thread, off the loop.
+        return await asyncio.to_thread(BaseHook.get_connection, conn_id)
+
+
+def export_hook(conn_id: str, **options: Any) -> ExportHook:
+    """The hook for a connection, chosen by the connection's type."""
+    from airflow_provider_exports.hooks import hook_class_for
+
+    conn = BaseHook.get_connection(conn_id)
+    hook: ExportHook = hook_class_for(conn.conn_type)(conn_id, connection=conn, **options)
+    return hook
+
+
+async def aexport_hook(conn_id: str, **options: Any) -> ExportHook:
+    """Async :func:`export_hook`, for the triggerer."""
+    from airflow_provider_exports.hooks import hook_class_for
+
+    conn = await alookup_connection(conn_id)
+    hook: ExportHook = hook_class_for(conn.conn_type)(conn_id, connection=conn, **options)
+    return hook
+
+
+def explain(exc: ExportError) -> str:
+    """A person-readable cause for a failed connection test."""
+    from airflow_provider_exports.errors import ExportAuthError, ExportRequestError, TransientError
+
+    if isinstance(exc, ExportAuthError):
+        return f"the credentials were rejected ({exc}). Check the password / key in the connection."
+    if isinstance(exc, TransientError):
+        return (
+            f"could not reach the service ({exc.reason}) after retries. Check the host URL and "
+            "that this machine can reach it."
+        )
+    if isinstance(exc, ExportRequestError) and exc.status in (403, 404):
+        return f"{exc}. Check the region, project or workspace in the connection."
+    return str(exc)

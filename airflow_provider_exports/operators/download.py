@@ -1,0 +1,116 @@
+"""``DownloadExportOperator``: streams a finished export to a local path or object storage."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
+
+from airflow_provider_exports.files import download_verified, safe_extract
+from airflow_provider_exports.hooks.base import ExportHook, export_hook
+
+
+def _is_remote(destination: str | os.PathLike[str] | ObjectStoragePath) -> bool:
+    if isinstance(destination, ObjectStoragePath):
+        return destination.protocol not in ("file", "local", "")
+    return "://" in str(destination) and not str(destination).startswith("file://")
+
+
+def _local_path(destination: str | os.PathLike[str] | ObjectStoragePath) -> Path:
+    text = str(destination.path if isinstance(destination, ObjectStoragePath) else destination)
+    return Path(text.removeprefix("file://")).expanduser().absolute()
+
+
+def asset_for(destination: str | os.PathLike[str] | ObjectStoragePath) -> Asset:
+    """The Asset a destination stands for (``file://`` URI for local paths)."""
+    if _is_remote(destination):
+        return Asset(str(destination))
+    return Asset(_local_path(destination).as_uri())
+
+
+class DownloadExportOperator(BaseOperator):
+    """Downloads a finished export's file; nothing partial ever appears at the destination.
+
+    The file is streamed to a temp file beside the destination (resumed with ``Range`` after
+    a cut where the server allows), verified (length, zip integrity), then renamed into place.
+    For object storage it is verified locally first, uploaded under a temp name and renamed.
+
+    :param destination: a local path, or an object-storage URL / ``ObjectStoragePath``
+        (templated).
+    :param destination_conn_id: the Airflow connection for the object store, if any.
+    :param extract_to: also unzip into this local folder (members with absolute paths or
+        ``..`` are refused).
+    :param verify_zip: check zip integrity (default: when the file looks like a zip).
+    :return: the destination, as a string.
+    """
+
+    template_fields: Sequence[str] = ("conn_id", "export_id", "destination", "extract_to", "hook_params")
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        export_id: str,
+        destination: str | os.PathLike[str] | ObjectStoragePath,
+        destination_conn_id: str | None = None,
+        extract_to: str | None = None,
+        verify_zip: bool | None = None,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs and "{{" not in str(destination):
+            kwargs["outlets"] = [asset_for(destination)]
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.export_id = export_id
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.extract_to = extract_to
+        self.verify_zip = verify_zip
+        self.hook_params = dict(hook_params or {})
+
+    @functools.cached_property
+    def hook(self) -> ExportHook:
+        return export_hook(self.conn_id, **self.hook_params)
+
+    def execute(self, context: Any) -> str:
+        export_id = str(self.export_id)
+        if _is_remote(self.destination):
+            target = str(self._to_object_storage(export_id))
+        else:
+            path = _local_path(self.destination)
+            size = download_verified(path, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip)
+            self.log.info("Downloaded export %r: %d bytes to %s", export_id, size, path)
+            if self.extract_to:
+                files = safe_extract(path, Path(self.extract_to))
+                self.log.info("Extracted %d files to %s", len(files), self.extract_to)
+            target = str(path)
+        return target
+
+    def _to_object_storage(self, export_id: str) -> ObjectStoragePath:
+        dest = (
+            self.destination
+            if isinstance(self.destination, ObjectStoragePath)
+            else ObjectStoragePath(str(self.destination), conn_id=self.destination_conn_id)
+        )
+        with tempfile.TemporaryDirectory(prefix="export-download-") as tmp_dir:
+            local = Path(tmp_dir) / dest.name
+            size = download_verified(local, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip)
+            staging = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.part"
+            try:
+                with local.open("rb") as src, staging.open("wb") as out:
+                    while chunk := src.read(8 * 1024 * 1024):
+                        out.write(chunk)
+                staging.rename(dest)
+            except BaseException:
+                if staging.exists():
+                    staging.unlink()
+                raise
+        self.log.info("Downloaded export %r: %d bytes to %s", export_id, size, dest)
+        return dest

@@ -1,0 +1,136 @@
+"""``StartExportOperator``: starts an export and returns its id; optionally waits for it."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_provider_exports.errors import TransientError
+from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.status import with_overrides
+from airflow_provider_exports.triggers.export_status import ProgressLog
+from airflow_provider_exports.waiting import event_for, finish, make_trigger
+
+
+class StartExportOperator(BaseOperator):
+    """Starts an export with the vendor's own request body and returns the export id.
+
+    The id is pushed to XCom (return value, and key ``export_id``) as soon as the vendor
+    answers, so a later wait, download or log task can find it even if this task then fails.
+
+    :param conn_id: an export connection; its type picks the vendor.
+    :param payload: the vendor's start-export body (see the vendor's docs page).
+    :param wait_for_completion: also wait until the export ends (fails unless it succeeded).
+    :param deferrable: wait in the triggerer instead of the worker.
+    :param poll_interval: seconds between status polls while waiting.
+    :param wait_timeout: seconds to wait at most (None: no limit).
+    :param cancel_on_timeout: ask the vendor to cancel the export if the wait times out.
+    """
+
+    template_fields: Sequence[str] = ("conn_id", "payload", "hook_params")
+    template_fields_renderers = {"payload": "json"}
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        payload: Mapping[str, Any],
+        wait_for_completion: bool = False,
+        deferrable: bool = False,
+        poll_interval: float = 30,
+        wait_timeout: float | None = 24 * 3600,
+        success_states: Sequence[str] | None = None,
+        failure_states: Sequence[str] | None = None,
+        cancel_on_timeout: bool = True,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.payload = payload
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.success_states = list(success_states or [])
+        self.failure_states = list(failure_states or [])
+        self.cancel_on_timeout = cancel_on_timeout
+        self.hook_params = dict(hook_params or {})
+        self._export_id: str | None = None
+
+    @functools.cached_property
+    def hook(self) -> ExportHook:
+        return export_hook(self.conn_id, **self.hook_params)
+
+    def execute(self, context: Any) -> str:
+        export_id = self.hook.start_export(dict(self.payload))
+        self._export_id = export_id
+        context["ti"].xcom_push(key="export_id", value=export_id)
+        self.log.info("Started %s export %r.", self.hook.vendor, export_id)
+        if not self.wait_for_completion:
+            return export_id
+        if self.deferrable:
+            status = with_overrides(self.hook.get_status(export_id), self.success_states, self.failure_states)
+            if status.is_terminal:
+                finish(event_for(status, self.conn_id), self.log)
+                return export_id
+            trigger, defer_timeout = make_trigger(
+                conn_id=self.conn_id,
+                export_id=export_id,
+                poll_interval=self.poll_interval,
+                timeout=self.wait_timeout,
+                success_states=self.success_states,
+                failure_states=self.failure_states,
+                hook_params=self.hook_params,
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
+        self._wait(export_id)
+        return export_id
+
+    def _wait(self, export_id: str) -> None:
+        deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
+        progress = ProgressLog(self.log, f"export {export_id!r}")
+        last = None
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                last = with_overrides(self.hook.get_status(export_id), self.success_states, self.failure_states)
+            except TransientError as exc:
+                self.log.warning("Polling export %r failed, will poll again: %s", export_id, exc)
+            else:
+                progress(last)
+                if last.is_terminal:
+                    finish(event_for(last, self.conn_id), self.log)
+                    return
+            time.sleep(self.poll_interval)
+        self._cancel_after_timeout(export_id)
+        seen = last.describe() if last else "no status could be read"
+        raise AirflowSensorTimeout(f"Timed out waiting for export {export_id!r}; last seen: {seen}")
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
+        """Called when the trigger fires: return the export id or raise with the reason."""
+        if event.get("status") == "timeout":
+            self._cancel_after_timeout(str(event.get("export_id")))
+        finish(event, self.log)
+        return str(event["export_id"])
+
+    def _cancel_after_timeout(self, export_id: str) -> None:
+        if not (self.cancel_on_timeout and self.hook.supports_cancel):
+            return
+        try:
+            accepted = self.hook.cancel(export_id)
+            self.log.warning("Wait timed out; asked %s to cancel export %r: %s", self.hook.vendor, export_id,
+                             "accepted" if accepted else "refused")
+        except Exception as exc:  # noqa: BLE001 - best effort: the timeout is the error to report
+            self.log.warning("Could not cancel export %r after the timeout: %s", export_id, exc)
+
+    def on_kill(self) -> None:
+        if self._export_id and self.hook.supports_cancel:
+            try:
+                self.hook.cancel(self._export_id)
+            except Exception as exc:  # noqa: BLE001 - best effort while being killed
+                self.log.warning("Could not cancel export %r: %s", self._export_id, exc)

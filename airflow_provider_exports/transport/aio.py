@@ -1,0 +1,174 @@
+"""The asynchronous runner (the triggerer): ``aiohttp`` with one connection pool per event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import aiohttp
+import tenacity
+
+from airflow_provider_exports.errors import ExportRequestError, TransientError
+from airflow_provider_exports.transport.auth import Credential
+from airflow_provider_exports.transport.bodies import MAX_BODY, is_json_type, too_large
+from airflow_provider_exports.transport.engine import Engine
+from airflow_provider_exports.transport.model import Op, Request, Response
+from airflow_provider_exports.transport.redirects import MAX_REDIRECTS, next_hop
+from airflow_provider_exports.transport.retry import RETRY_STATUSES, parse_retry_after
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Connections kept open across all waits of one event loop (the triggerer has one loop).
+POOL_SIZE = 100
+KEEPALIVE_SECONDS = 75.0
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.users = 0
+
+
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def pooled_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The event loop's shared session; closed when its last user leaves.
+
+    A trigger holds it for its whole wait, so polls reuse kept-alive connections instead of
+    opening a new TCP/TLS connection each time.
+    """
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.setdefault(loop, _Pool())
+    if pool.session is None or pool.session.closed:
+        connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS)
+        pool.session = aiohttp.ClientSession(connector=connector, trust_env=True)
+    session = pool.session
+    pool.users += 1
+    try:
+        yield session
+    finally:
+        pool.users -= 1
+        if pool.users == 0 and pool.session is session:
+            pool.session = None
+            await session.close()
+
+
+class AsyncTransport(Engine):
+    """Runs operations with the event loop's pooled ``aiohttp`` session."""
+
+    async def run(self, op: Op[T]) -> T:
+        """Drive an operation to its result."""
+        async with pooled_session() as session:
+            try:
+                request = next(op)
+                while True:
+                    request = op.send(await self.call(session, request))
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            except Exception as exc:
+                self.scrubbed(exc)
+                raise
+
+    async def credential(self, session: aiohttp.ClientSession) -> Credential:
+        """A fresh credential; concurrent waits on one connection log in once."""
+        cred = self.cached_credential()
+        if cred is not None:
+            return cred
+        async with self.cache.async_lock(self.endpoint.cache_key):
+            cred = self.cached_credential()
+            if cred is not None:
+                return cred
+            login = self.endpoint.auth.login(self.stale_credential())
+            try:
+                request = next(login)
+                while True:
+                    request = login.send(await self.call(session, request))
+            except StopIteration as stop:
+                return self.store(stop.value)
+
+    async def call(self, session: aiohttp.ClientSession, request: Request) -> Response:
+        """Send one request: credentials, redirects, retries and one re-login on rejection."""
+        relogged = False
+        while True:
+            cred = await self.credential(session) if request.authenticate else None
+            response, authed = await self._follow(session, request, cred)
+            if not self.rejected(response, authed):
+                return response
+            if relogged:
+                raise self.auth_failure(response)
+            log.info("%s rejected the credential; logging in again once.", self.vendor)
+            self.invalidate(cred)
+            relogged = True
+
+    async def _follow(
+        self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
+    ) -> tuple[Response, bool]:
+        for _ in range(MAX_REDIRECTS + 1):
+            response, authed = await self._retrying(session, request, cred)
+            hop = next_hop(response, request)
+            if hop is None:
+                return response, authed
+            request = hop
+        raise ExportRequestError(self.vendor, request.safe_target, message="too many redirects")
+
+    async def _retrying(
+        self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
+    ) -> tuple[Response, bool]:
+        async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request)):
+            with attempt:
+                prepared, authed = self.prepare(request, cred)
+                return await self._send(session, prepared), authed
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, session: aiohttp.ClientSession, request: Request) -> Response:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.policy.connect_timeout, sock_read=self.policy.read_timeout
+        )
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                params=list(request.params) or None,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=timeout,
+                allow_redirects=False,
+            ) as raw:
+                headers = {k: v for k, v in raw.headers.items()}
+                if raw.status in RETRY_STATUSES:
+                    raise TransientError(
+                        request.what,
+                        f"HTTP {raw.status}",
+                        status=raw.status,
+                        retry_after=parse_retry_after(raw.headers.get("Retry-After")),
+                    )
+                skip = request.read_body == "none" or (
+                    request.read_body == "json-only" and not is_json_type(headers)
+                )
+                body = b"" if skip else await self._read(raw, request)
+                return Response(raw.status, headers, body, request.url, request, body_skipped=skip)
+        except aiohttp.ClientConnectorError:
+            raise TransientError(request.what, "connection refused", sent=False) from None
+        except aiohttp.ConnectionTimeoutError:
+            raise TransientError(request.what, "connect timed out", sent=False) from None
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
+            raise TransientError(request.what, "read timed out") from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise TransientError(request.what, f"connection dropped ({type(exc).__name__})") from None
+
+    async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in raw.content.iter_chunked(256 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise too_large(self.vendor, request)
+            chunks.append(chunk)
+        return b"".join(chunks)
