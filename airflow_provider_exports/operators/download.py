@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
+from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
 from airflow_provider_exports.files import download_verified, safe_extract
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
@@ -48,6 +48,9 @@ class DownloadExportOperator(BaseOperator):
         ``..`` are refused).
     :param verify_zip: check zip integrity (default: when the file looks like a zip).
     :return: the destination, as a string.
+
+    A fixed destination is this task's Asset outlet. A templated one is only known at run
+    time: pass ``outlets=[AssetAlias("...")]`` and the downloaded file's Asset is attached to it.
     """
 
     template_fields: Sequence[str] = ("conn_id", "export_id", "destination", "extract_to", "hook_params")
@@ -91,7 +94,14 @@ class DownloadExportOperator(BaseOperator):
                 files = safe_extract(path, Path(self.extract_to))
                 self.log.info("Extracted %d files to %s", len(files), self.extract_to)
             target = str(path)
+        self._emit_asset(context, target)
         return target
+
+    def _emit_asset(self, context: Any, target: str) -> None:
+        """For a templated destination, attach the concrete file's Asset to each AssetAlias outlet."""
+        for outlet in self.outlets or []:
+            if isinstance(outlet, AssetAlias):
+                context["outlet_events"][outlet].add(asset_for(target))
 
     def _to_object_storage(self, export_id: str) -> ObjectStoragePath:
         dest = (

@@ -1,15 +1,29 @@
 """Vendor emulators and pytest fixtures, shipped so users can test their own DAGs offline.
 
-``EMULATORS`` maps connection types to emulator classes (the CLI and fixtures use it).
+``EMULATORS`` maps connection types to emulator classes, by import path so that importing this
+package stays cheap; :func:`emulator_class` resolves one.
 """
 
 from __future__ import annotations
 
-from airflow_provider_exports.testing.emulator import Emulator, Export, Fault, Step, steps
-from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
+import importlib
 
-EMULATORS: dict[str, type[Emulator]] = {
-    "oracle_commerce": OracleCommerceEmulator,
+from airflow_provider_exports.testing.emulator import Emulator, Export, Fault, Step, steps
+
+EMULATORS: dict[str, str] = {
+    "oracle_commerce": "airflow_provider_exports.testing.oracle_commerce:OracleCommerceEmulator",
+    "informatica_iics": "airflow_provider_exports.testing.informatica:InformaticaEmulator",
+    "personium": "airflow_provider_exports.testing.personium:PersoniumEmulator",
+    "huawei_dataarts": "airflow_provider_exports.testing.huawei:DataArtsEmulator",
+    "huawei_workspace": "airflow_provider_exports.testing.huawei:WorkspaceEmulator",
 }
 
-__all__ = ["EMULATORS", "Emulator", "Export", "Fault", "OracleCommerceEmulator", "Step", "steps"]
+
+def emulator_class(conn_type: str) -> type[Emulator]:
+    """The emulator class for a connection type."""
+    module, _, name = EMULATORS[conn_type].partition(":")
+    cls: type[Emulator] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+__all__ = ["EMULATORS", "Emulator", "Export", "Fault", "Step", "emulator_class", "steps"]

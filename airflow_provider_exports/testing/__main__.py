@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from airflow_provider_exports.testing import EMULATORS
+from airflow_provider_exports.testing import EMULATORS, emulator_class
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--info-file", help="also write the JSON line to this file")
     args = parser.parse_args(argv)
 
-    emulator = EMULATORS[args.vendor](port=args.port).start()
+    emulator = emulator_class(args.vendor)(port=args.port).start()
     info = json.dumps({"vendor": args.vendor, "url": emulator.url, "connection": emulator.connection()})
     print(info, flush=True)
     if args.info_file:

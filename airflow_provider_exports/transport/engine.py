@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from urllib.parse import quote, urlencode
 
 from airflow_provider_exports.errors import ExportAuthError, ExportError
 from airflow_provider_exports.transport.auth import CREDENTIALS, Credential, CredentialCache, Endpoint
@@ -88,7 +89,10 @@ class Engine:
     def prepare(self, request: Request, credential: Credential | None) -> tuple[Request, bool]:
         """Resolve the URL and add credentials where they may go; says whether it added them."""
         url = resolve_url(request.url, self.endpoint.base_for(credential))
-        request = replace(request, url=url)
+        if request.params:
+            # Query goes into the URL before auth, so request signers see exactly what is sent.
+            url += ("&" if "?" in url else "?") + urlencode(request.params, quote_via=quote)
+        request = replace(request, url=url, params=())
         if request.authenticate and credential is not None:
             if self.endpoint.may_authenticate(url, credential):
                 return self.endpoint.auth.apply(request, credential), True
