@@ -172,7 +172,11 @@ PERSONIUM_STATES: Mapping[str, ExportState] = {
     "export failed": ExportState.FAILED,
 }
 
+# IICS v3 export status.state. Official examples show IN_PROGRESS and SUCCESSFUL; FAILED and
+# QUEUED come from third-party client code, NOT_STARTED from the v3 import pages (docs/informatica_iics.md).
 INFORMATICA_STATES: Mapping[str, ExportState] = {
+    "QUEUED": ExportState.PENDING,
+    "NOT_STARTED": ExportState.PENDING,
     "IN_PROGRESS": ExportState.RUNNING,
     "SUCCESSFUL": ExportState.SUCCEEDED,
     "FAILED": ExportState.FAILED,

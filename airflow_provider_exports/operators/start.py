@@ -94,7 +94,7 @@ class StartExportOperator(BaseOperator):
 
     def _wait(self, export_id: str) -> None:
         deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
-        progress = ProgressLog(self.log, f"export {export_id!r}")
+        progress = ProgressLog(self.log)
         last = None
         while deadline is None or time.monotonic() < deadline:
             try:

@@ -62,7 +62,7 @@ class ExportStatusSensor(BaseSensorOperator):
 
     @functools.cached_property
     def _progress(self) -> ProgressLog:
-        return ProgressLog(self.log, f"export {self.export_id!r}")
+        return ProgressLog(self.log)
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         try:

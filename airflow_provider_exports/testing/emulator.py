@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ class Emulator:
                 request.transport.abort()
             raise ConnectionResetError("emulator dropped the connection")
         if fault.kind == "truncate":
-            request["truncate_after"] = fault.after_bytes
+            request[TRUNCATE_AFTER] = fault.after_bytes
             return await handler(request)
         status = 200 if fault.kind == "body" else fault.status
         return web.Response(
@@ -403,15 +404,16 @@ async def serve_bytes(
         headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
     response = web.StreamResponse(status=status, headers=headers)
     await response.prepare(request)
-    cut = request.get("truncate_after")
+    cut = request.get(TRUNCATE_AFTER)
     view = memoryview(body)
     limit = len(body) if cut is None else min(cut, len(body))
     chunk = 256 * 1024
     for offset in range(0, limit, chunk):
         await response.write(view[offset : min(offset + chunk, limit)])
     if cut is not None:
+        # close(), not abort(): what was written still reaches the client, then the cut.
         if request.transport is not None:
-            request.transport.abort()
+            request.transport.close()
         return response
     await response.write_eof()
     return response

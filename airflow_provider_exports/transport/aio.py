@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import aiohttp
 import tenacity
+from yarl import URL
 
 from airflow_provider_exports.errors import ExportRequestError, TransientError
 from airflow_provider_exports.transport.auth import Credential
@@ -134,7 +135,9 @@ class AsyncTransport(Engine):
         try:
             async with session.request(
                 request.method,
-                request.url,
+                # encoded=True: send the path exactly as built; yarl would otherwise decode
+                # '%2E%2E' and resolve it as '..', escaping the intended path.
+                URL(request.url, encoded=True),
                 params=list(request.params) or None,
                 data=request.body,
                 headers=dict(request.headers),

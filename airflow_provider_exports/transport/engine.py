@@ -18,6 +18,9 @@ from airflow_provider_exports.transport.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 SecretSink = Callable[[str], None]
+# Reserved characters and '%' stay as they are: existing escapes (such as '%2E%2E' for an id
+# '..') must reach the server unchanged, never decoded.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 class Redactor:
@@ -92,7 +95,8 @@ class Engine:
         if request.params:
             # Query goes into the URL before auth, so request signers see exactly what is sent.
             url += ("&" if "?" in url else "?") + urlencode(request.params, quote_via=quote)
-        request = replace(request, url=url, params=())
+        # Vendor links may hold characters that need quoting; existing %-escapes stay as they are.
+        request = replace(request, url=quote(url, safe=_URL_SAFE), params=())
         if request.authenticate and credential is not None:
             if self.endpoint.may_authenticate(url, credential):
                 return self.endpoint.auth.apply(request, credential), True

@@ -19,7 +19,8 @@ from airflow_provider_exports.transport.bodies import MAX_BODY, is_json_type, to
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-CHUNK = 1024 * 1024
+# Smaller than a typical cut loses: a read interrupted mid-chunk loses that chunk's bytes.
+CHUNK = 256 * 1024
 
 
 def new_session() -> requests.Session:
@@ -105,12 +106,13 @@ class SyncTransport(Engine):
 
     def _open(self, request: Request) -> requests.Response:
         try:
-            raw = self.session.request(
-                request.method,
-                request.url,
-                params=list(request.params) or None,
-                data=request.body,
-                headers=dict(request.headers),
+            prepared = self.session.prepare_request(
+                requests.Request(request.method, request.url, headers=dict(request.headers), data=request.body)
+            )
+            # requests re-quotes URLs and decodes '%2E' to '.': send the path exactly as built.
+            prepared.url = request.url
+            raw = self.session.send(
+                prepared,
                 timeout=(self.policy.connect_timeout, self.policy.read_timeout),
                 allow_redirects=False,
                 stream=True,

@@ -33,9 +33,8 @@ def outcome(status: ExportStatus) -> str:
 class ProgressLog:
     """Logs the vendor state and progress when they change, and at least once a minute."""
 
-    def __init__(self, log: Any, label: str) -> None:
+    def __init__(self, log: Any) -> None:
         self._log = log
-        self._label = label
         self._last: tuple[str, int | None] | None = None
         self._last_at = 0.0
 
@@ -43,7 +42,7 @@ class ProgressLog:
         key = (status.vendor_state, status.progress)
         now = time.monotonic()
         if key != self._last or now - self._last_at >= HEARTBEAT_SECONDS:
-            self._log.info("%s: %s", self._label, status.describe())
+            self._log.info("Waiting: %s", status.describe())
             self._last, self._last_at = key, now
 
 
@@ -104,7 +103,7 @@ class ExportStatusTrigger(BaseTrigger):
         from airflow_provider_exports.hooks.base import aexport_hook
 
         last: ExportStatus | None = None
-        progress = ProgressLog(self.log, f"export {self.export_id!r}")
+        progress = ProgressLog(self.log)
         async with pooled_session():
             try:
                 hook = await aexport_hook(self.conn_id, **self.hook_params)
