@@ -68,8 +68,11 @@ def safe_member_path(name: str) -> PurePosixPath:
     """A zip member's relative path, or an error for absolute paths and ``..`` parts."""
     normalized = name.replace("\\", "/")
     path = PurePosixPath(normalized)
-    if normalized.startswith("/") or path.is_absolute() or ".." in path.parts or (
-        len(normalized) > 1 and normalized[1] == ":"
+    if (
+        normalized.startswith("/")
+        or path.is_absolute()
+        or ".." in path.parts
+        or (len(normalized) > 1 and normalized[1] == ":")
     ):
         raise DownloadError(f"refusing to extract zip member with an unsafe path: {name!r}")
     return path

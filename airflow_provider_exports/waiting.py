@@ -30,7 +30,9 @@ def finish(event: dict[str, Any], log: Any) -> dict[str, Any]:
         log.info("Export %r succeeded (vendor state %r).", event.get("export_id"), event.get("vendor_state"))
         return event
     if status == "timeout":
-        raise AirflowSensorTimeout(event.get("message") or f"Timed out waiting for export {event.get('export_id')!r}")
+        raise AirflowSensorTimeout(
+            event.get("message") or f"Timed out waiting for export {event.get('export_id')!r}"
+        )
     if status not in ("failed", "cancelled", "expired", "error"):
         event = {**event, "message": f"unexpected event status {status!r}: {event.get('message')}"}
     raise ExportFailedError(event)
@@ -59,4 +61,3 @@ def make_trigger(
     )
     defer_timeout = timedelta(seconds=timeout) + DEFER_TIMEOUT_BUFFER if timeout is not None else None
     return trigger, defer_timeout
-

@@ -76,7 +76,15 @@ def start_emulator(conn_type: str) -> tuple[subprocess.Popen[bytes], dict[str, o
     info_file = DEMO / f"{conn_type}.emulator.json"
     info_file.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_exports.testing", "serve", conn_type, "--info-file", str(info_file)],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_exports.testing",
+            "serve",
+            conn_type,
+            "--info-file",
+            str(info_file),
+        ],
         stdout=subprocess.DEVNULL,
         cwd=ROOT,
     )

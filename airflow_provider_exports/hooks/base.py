@@ -37,6 +37,17 @@ def _mask(secret: str) -> None:
     mask_secret(secret)
 
 
+def retry_policy_from(settings: Mapping[str, Any] | None) -> RetryPolicy:
+    """A RetryPolicy from JSON settings (task ``hook_params={"retry": {...}}``)."""
+    if not settings:
+        return RetryPolicy()
+    known = set(RetryPolicy.__dataclass_fields__)
+    unknown = set(settings) - known
+    if unknown:
+        raise ExportConfigError(f"unknown retry settings {sorted(unknown)}; use {sorted(known)}")
+    return RetryPolicy(**settings)
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -51,7 +62,8 @@ class ExportHook(BaseHook, abc.ABC):
     (``aget_status``, for the triggerer).
 
     :param conn_id: the Airflow connection to use.
-    :param options: vendor options that are not secrets (e.g. which Personium job to watch).
+    :param options: vendor options that are not secrets (e.g. which Personium job to watch);
+        ``retry={"attempts": 5, "backoff": 1.0, ...}`` tunes the retry policy (see RetryPolicy).
     """
 
     conn_name_attr = "conn_id"
@@ -74,8 +86,9 @@ class ExportHook(BaseHook, abc.ABC):
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
+        retry = options.pop("retry", None)
         self.options = options
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or retry_policy_from(retry)
         self._connection = connection
         self._sync: SyncTransport | None = None
         self._async: AsyncTransport | None = None
@@ -157,7 +170,15 @@ class ExportHook(BaseHook, abc.ABC):
 
     def _fingerprint(self, conn: Connection) -> str:
         material = json.dumps(
-            [self.conn_type, conn.conn_id, conn.host, conn.login, conn.password, conn.port, conn.extra_dejson],
+            [
+                self.conn_type,
+                conn.conn_id,
+                conn.host,
+                conn.login,
+                conn.password,
+                conn.port,
+                conn.extra_dejson,
+            ],
             sort_keys=True,
             default=str,
         )

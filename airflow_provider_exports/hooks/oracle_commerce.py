@@ -133,13 +133,16 @@ def parse_status(body: Mapping[str, Any], export_id: str) -> ExportStatus:
     vendor_state = body.get("progress")
     if not isinstance(vendor_state, str):
         raise ExportResponseError(
-            VENDOR, f"status of export {export_id!r}", message=f"no 'progress' in the answer: {json.dumps(body)[:200]}"
+            VENDOR,
+            f"status of export {export_id!r}",
+            message=f"no 'progress' in the answer: {json.dumps(body)[:200]}",
         )
     state = map_state(VENDOR, vendor_state, ORACLE_COMMERCE_STATES)
     progress = parse_progress(body.get("completedPercentage"))
     if progress is None and state is ExportState.SUCCEEDED:
         progress = 100
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    raw_error = body.get("error")
+    error: Mapping[str, Any] = raw_error if isinstance(raw_error, dict) else {}
     message = ": ".join(str(error[k]) for k in ("title", "detail") if error.get(k)) or None
     request_status = body.get("requestStatus")
     code = str(request_status) if error and request_status is not None else None

@@ -88,7 +88,9 @@ class DownloadExportOperator(BaseOperator):
             target = str(self._to_object_storage(export_id))
         else:
             path = _local_path(self.destination)
-            size = download_verified(path, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip)
+            size = download_verified(
+                path, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip
+            )
             self.log.info("Downloaded export %r: %d bytes to %s", export_id, size, path)
             if self.extract_to:
                 files = safe_extract(path, Path(self.extract_to))
@@ -111,10 +113,12 @@ class DownloadExportOperator(BaseOperator):
         )
         with tempfile.TemporaryDirectory(prefix="export-download-") as tmp_dir:
             local = Path(tmp_dir) / dest.name
-            size = download_verified(local, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip)
+            size = download_verified(
+                local, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip
+            )
             staging = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.part"
             try:
-                with local.open("rb") as src, staging.open("wb") as out:
+                with local.open("rb") as src, staging.open("wb") as out:  # type: ignore[no-untyped-call]
                     while chunk := src.read(8 * 1024 * 1024):
                         out.write(chunk)
                 staging.rename(dest)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
@@ -33,7 +33,7 @@ class StartExportOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("conn_id", "payload", "hook_params")
-    template_fields_renderers = {"payload": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
 
     def __init__(
         self,
@@ -98,7 +98,9 @@ class StartExportOperator(BaseOperator):
         last = None
         while deadline is None or time.monotonic() < deadline:
             try:
-                last = with_overrides(self.hook.get_status(export_id), self.success_states, self.failure_states)
+                last = with_overrides(
+                    self.hook.get_status(export_id), self.success_states, self.failure_states
+                )
             except TransientError as exc:
                 self.log.warning("Polling export %r failed, will poll again: %s", export_id, exc)
             else:
@@ -123,8 +125,12 @@ class StartExportOperator(BaseOperator):
             return
         try:
             accepted = self.hook.cancel(export_id)
-            self.log.warning("Wait timed out; asked %s to cancel export %r: %s", self.hook.vendor, export_id,
-                             "accepted" if accepted else "refused")
+            self.log.warning(
+                "Wait timed out; asked %s to cancel export %r: %s",
+                self.hook.vendor,
+                export_id,
+                "accepted" if accepted else "refused",
+            )
         except Exception as exc:  # noqa: BLE001 - best effort: the timeout is the error to report
             self.log.warning("Could not cancel export %r after the timeout: %s", export_id, exc)
 

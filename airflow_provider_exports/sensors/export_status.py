@@ -97,7 +97,9 @@ class ExportStatusSensor(BaseSensorOperator):
             failure_states=self.failure_states,
             hook_params=self.hook_params,
         )
-        self.log.info("Deferring: the triggerer polls export %r every %ss.", self.export_id, self.poke_interval)
+        self.log.info(
+            "Deferring: the triggerer polls export %r every %ss.", self.export_id, self.poke_interval
+        )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import zipfile
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -148,7 +148,7 @@ class Emulator:
     """
 
     vendor = "emulator"
-    default_script: list[Step] = []
+    default_script: ClassVar[list[Step]] = []
 
     def __init__(
         self,
@@ -269,7 +269,10 @@ class Emulator:
         await self._runner.setup()
         for index in range(1 + self._extra_ports):
             site = web.TCPSite(
-                self._runner, self.host, self._port if index == 0 else 0, ssl_context=self._ssl,
+                self._runner,
+                self.host,
+                self._port if index == 0 else 0,
+                ssl_context=self._ssl,
                 backlog=4096,
             )
             await site.start()

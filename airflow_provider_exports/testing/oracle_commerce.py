@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -37,7 +37,12 @@ def error_model(status: int, code: str, message: str) -> web.Response:
     """OCC's documented errorModel body."""
     return json_error(
         status,
-        {"errorCode": code, "message": message, "status": str(status), "type": "https://httpstatuses.io/" + str(status)},
+        {
+            "errorCode": code,
+            "message": message,
+            "status": str(status),
+            "type": "https://httpstatuses.io/" + str(status),
+        },
     )
 
 
@@ -45,7 +50,7 @@ class OracleCommerceEmulator(Emulator):
     """An OCC admin server. ``app_key`` is what a connection's password must hold."""
 
     vendor = "oracle_commerce"
-    default_script = [
+    default_script: ClassVar[list[Step]] = [
         Step("pending"),
         Step("processing", 30),
         Step("processing", 70),
@@ -108,7 +113,13 @@ class OracleCommerceEmulator(Emulator):
         if denied := self._denied(request):
             return denied
         items = [
-            {"id": name, "typeId": name, "typeName": name, "formats": ["json", "csv"], "formatNames": ["JSON Format", "CSV Format"]}
+            {
+                "id": name,
+                "typeId": name,
+                "typeName": name,
+                "formats": ["json", "csv"],
+                "formatNames": ["JSON Format", "CSV Format"],
+            }
             for name in ("Profiles", "Orders", "Products", "Accounts")
         ]
         return web.json_response({"items": items})
@@ -129,16 +140,29 @@ class OracleCommerceEmulator(Emulator):
         export = self.new_export(token, payload=body, file_name=file_name)
         export.content = self._content(export)
         return web.json_response(
-            {"processId": token, "links": [{"rel": "self", "href": f"{self.url}{API}/exportProcess"}], "status": "submitted"},
+            {
+                "processId": token,
+                "links": [{"rel": "self", "href": f"{self.url}{API}/exportProcess"}],
+                "status": "submitted",
+            },
             status=self.start_status,
         )
 
     def _content(self, export: Export) -> bytes:
         body = export.payload or {}
-        items = body.get("items") or [{"id": body.get("id", "Products"), "format": body.get("format", "json")}]
+        items = body.get("items") or [
+            {"id": body.get("id", "Products"), "format": body.get("format", "json")}
+        ]
         files: dict[str, bytes | str] = {
             "content.json": json.dumps(
-                [{"fileName": f"{i['id']}.{i.get('format', 'json')}", "format": i.get("format", "json"), "id": i["id"]} for i in items]
+                [
+                    {
+                        "fileName": f"{i['id']}.{i.get('format', 'json')}",
+                        "format": i.get("format", "json"),
+                        "id": i["id"],
+                    }
+                    for i in items
+                ]
             )
         }
         for item in items:
@@ -206,7 +230,13 @@ class OracleCommerceEmulator(Emulator):
             return error_model(404, "200002", "Export file not available")
         name = request.match_info["name"]
         if name == "exportStatus.zip":
-            meta = {"startTime": int(export.created_at * 1000), "endTime": int(time.time() * 1000), "successCount": 50, "failureCount": 0, "failureExceptions": []}
+            meta = {
+                "startTime": int(export.created_at * 1000),
+                "endTime": int(time.time() * 1000),
+                "successCount": 50,
+                "failureCount": 0,
+                "failureExceptions": [],
+            }
             return await serve_bytes(request, make_zip({"exportStatus.json": dumps(meta)}))
         if name != export.file_name:
             return error_model(404, "200002", f"No file {name} for this export")

@@ -45,10 +45,16 @@ def _vendor_fixture(conn_type: str, doc: str) -> Any:
 
 
 occ_emulator = _vendor_fixture("oracle_commerce", "An Oracle Commerce Cloud emulator on 127.0.0.1.")
-iics_emulator = _vendor_fixture("informatica_iics", "An Informatica IICS emulator (login and pod) on 127.0.0.1.")
+iics_emulator = _vendor_fixture(
+    "informatica_iics", "An Informatica IICS emulator (login and pod) on 127.0.0.1."
+)
 personium_emulator = _vendor_fixture("personium", "A Personium cell emulator on 127.0.0.1.")
-dataarts_emulator = _vendor_fixture("huawei_dataarts", "A Huawei DataArts Studio emulator (with IAM) on 127.0.0.1.")
-workspace_emulator = _vendor_fixture("huawei_workspace", "A Huawei Workspace emulator (with IAM) on 127.0.0.1.")
+dataarts_emulator = _vendor_fixture(
+    "huawei_dataarts", "A Huawei DataArts Studio emulator (with IAM) on 127.0.0.1."
+)
+workspace_emulator = _vendor_fixture(
+    "huawei_workspace", "A Huawei Workspace emulator (with IAM) on 127.0.0.1."
+)
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1``."""
         if isinstance(exc, TransientError) and exc.retry_after is not None:
             return min(exc.retry_after, self.retry_after_max)
-        base = min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
+        base = min(self.backoff * 2.0 ** (attempt - 1), self.backoff_max)
         return base * random.uniform(0.5, 1.5)
 
     def tenacity_kwargs(self, request: Request) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_exports.errors import DownloadError, ExportRequestError, TransientError
 from airflow_provider_exports.transport.auth import Credential
+from airflow_provider_exports.transport.bodies import MAX_BODY, is_json_type, too_large
 from airflow_provider_exports.transport.engine import Engine
 from airflow_provider_exports.transport.model import Op, Request, Response
 from airflow_provider_exports.transport.redirects import MAX_REDIRECTS, next_hop
 from airflow_provider_exports.transport.retry import RETRY_STATUSES, parse_retry_after
-from airflow_provider_exports.transport.bodies import MAX_BODY, is_json_type, too_large
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +107,9 @@ class SyncTransport(Engine):
     def _open(self, request: Request) -> requests.Response:
         try:
             prepared = self.session.prepare_request(
-                requests.Request(request.method, request.url, headers=dict(request.headers), data=request.body)
+                requests.Request(
+                    request.method, request.url, headers=dict(request.headers), data=request.body
+                )
             )
             # requests re-quotes URLs and decodes '%2E' to '.': send the path exactly as built.
             prepared.url = request.url
@@ -157,7 +159,9 @@ class SyncTransport(Engine):
                     raise too_large(self.vendor, request)
                 chunks.append(chunk)
         except (requests.exceptions.RequestException, OSError) as exc:
-            raise TransientError(request.what, f"connection dropped while reading ({type(exc).__name__})") from None
+            raise TransientError(
+                request.what, f"connection dropped while reading ({type(exc).__name__})"
+            ) from None
         return b"".join(chunks)
 
     # ---- downloads -------------------------------------------------------------------------
@@ -179,7 +183,9 @@ class SyncTransport(Engine):
                 return state.written
             except _Rejected:
                 if relogged:
-                    raise DownloadError(f"{self.vendor}: {request.safe_target}: credentials rejected") from None
+                    raise DownloadError(
+                        f"{self.vendor}: {request.safe_target}: credentials rejected"
+                    ) from None
                 self.invalidate(cred)
                 relogged = True
 

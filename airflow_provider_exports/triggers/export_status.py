@@ -27,7 +27,7 @@ _OUTCOMES = {
 
 def outcome(status: ExportStatus) -> str:
     """The event status for a terminal export status."""
-    return _OUTCOMES[status.state] if status.state in _OUTCOMES else "error"
+    return _OUTCOMES.get(status.state, "error") if status.state else "error"
 
 
 class ProgressLog:
@@ -68,7 +68,7 @@ class ExportStatusTrigger(BaseTrigger):
         failure_states: list[str] | None = None,
         hook_params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.conn_id = conn_id
         self.export_id = export_id
         self.poll_interval = float(poll_interval)
@@ -97,7 +97,7 @@ class ExportStatusTrigger(BaseTrigger):
             payload.update({k: v for k, v in last.to_event().items() if k != "export_id"})
         if message is not None:
             payload["message"] = message
-        return TriggerEvent(payload)
+        return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_exports.hooks.base import aexport_hook

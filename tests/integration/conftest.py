@@ -30,7 +30,7 @@ class DagRunResult:
 
     def return_value(self, task_id: str) -> Any:
         raw = self.xcom.get(f"{task_id}.return_value")
-        return json.loads(raw) if isinstance(raw, str) and raw[:1] in "[{\"" else raw
+        return json.loads(raw) if isinstance(raw, str) and raw[:1] in '[{"' else raw
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +52,9 @@ def airflow_db() -> Path:
 def run_dag(airflow_db: Path, tmp_path: Path) -> Iterator[Any]:
     """Run an example DAG in a fresh interpreter with ``dag.test()``; returns a DagRunResult."""
 
-    def _run(dag_id: str, env: Mapping[str, str], *, dag_file: str | None = None, timeout: float = 300) -> DagRunResult:
+    def _run(
+        dag_id: str, env: Mapping[str, str], *, dag_file: str | None = None, timeout: float = 300
+    ) -> DagRunResult:
         path = EXAMPLES / (dag_file or f"{dag_id}.py")
         full_env = {**os.environ, "EXPORTS_DOWNLOAD_DIR": str(tmp_path / "downloads"), **env}
         proc = subprocess.run(
@@ -64,7 +66,9 @@ def run_dag(airflow_db: Path, tmp_path: Path) -> Iterator[Any]:
             cwd=str(ROOT),
         )
         output = proc.stdout + "\n" + proc.stderr
-        line = next((l for l in reversed(proc.stdout.splitlines()) if l.startswith("DAGRUN-RESULT ")), None)
+        line = next(
+            (ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("DAGRUN-RESULT ")), None
+        )
         assert line is not None, f"DAG run printed no result (exit {proc.returncode}):\n{output[-6000:]}"
         data = json.loads(line[len("DAGRUN-RESULT ") :])
         return DagRunResult(

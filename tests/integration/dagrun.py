@@ -14,11 +14,10 @@ from typing import Any
 
 
 def main(dag_file: str, dag_id: str) -> None:
-    from sqlalchemy import event
-
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import event
 
     transitions: dict[str, list[str]] = {}
 

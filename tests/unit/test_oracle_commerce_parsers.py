@@ -7,7 +7,13 @@ import json
 import pytest
 
 from airflow_provider_exports.errors import ExportAuthError, ExportRequestError, ExportResponseError
-from airflow_provider_exports.hooks.oracle_commerce import check, links, parse_status, parse_token, read_meta_archive
+from airflow_provider_exports.hooks.oracle_commerce import (
+    check,
+    links,
+    parse_status,
+    parse_token,
+    read_meta_archive,
+)
 from airflow_provider_exports.status import ExportState
 from airflow_provider_exports.testing.emulator import make_zip
 from airflow_provider_exports.transport import Request, Response
@@ -55,7 +61,9 @@ def test_seed_example_maps_to_succeeded() -> None:
     assert status.state is ExportState.SUCCEEDED and status.is_terminal and status.is_success
     assert status.vendor_state == "succeeded"
     assert status.progress == 100  # no completedPercentage in the 12-17 schema: implied by success
-    assert status.started_at is not None and status.started_at.isoformat().startswith("2016-04-04T20:25:01.982")
+    assert status.started_at is not None and status.started_at.isoformat().startswith(
+        "2016-04-04T20:25:01.982"
+    )
     assert status.ended_at is not None and status.ended_at.second == 2
     assert status.artifacts["file"].endswith("/exportProfilesAndOrders.zip")
     assert status.artifacts["meta"].endswith("/exportStatus.zip")
@@ -64,16 +72,26 @@ def test_seed_example_maps_to_succeeded() -> None:
 
 @pytest.mark.parametrize(
     ("progress", "state"),
-    [("pending", ExportState.PENDING), ("processing", ExportState.RUNNING), ("paused", ExportState.PAUSED),
-     ("blocked", ExportState.PAUSED), ("failed", ExportState.FAILED), ("aborted", ExportState.CANCELLED)],
+    [
+        ("pending", ExportState.PENDING),
+        ("processing", ExportState.RUNNING),
+        ("paused", ExportState.PAUSED),
+        ("blocked", ExportState.PAUSED),
+        ("failed", ExportState.FAILED),
+        ("aborted", ExportState.CANCELLED),
+    ],
 )
 def test_every_progress_value(progress: str, state: ExportState) -> None:
     assert parse_status({"progress": progress, "completedPercentage": 40}, "t").state is state
 
 
 def test_failed_process_carries_error_detail() -> None:
-    body = {"progress": "failed", "completed": True, "requestStatus": 500,
-            "error": {"type": "https://x", "title": "Export failed", "detail": "Repository unavailable"}}
+    body = {
+        "progress": "failed",
+        "completed": True,
+        "requestStatus": 500,
+        "error": {"type": "https://x", "title": "Export failed", "detail": "Repository unavailable"},
+    }
     status = parse_status(body, "t")
     assert status.state is ExportState.FAILED
     assert status.message == "Export failed: Repository unavailable"
@@ -82,7 +100,9 @@ def test_failed_process_carries_error_detail() -> None:
 
 def test_older_file_link_keys() -> None:
     assert links({"fileLink": "http://h/file/v4/account.zip", "metaLink": "http://h/m.zip"}) == {
-        "file": "http://h/file/v4/account.zip", "meta": "http://h/m.zip"}
+        "file": "http://h/file/v4/account.zip",
+        "meta": "http://h/m.zip",
+    }
 
 
 def test_missing_progress_is_a_clear_error() -> None:
@@ -118,7 +138,11 @@ def test_html_error_page_is_named_not_parsed() -> None:
 
 
 def test_meta_archive_is_read_as_text() -> None:
-    meta = {"failureCount": 1, "successCount": 152, "failureExceptions": ["Invalid Phone Number is provided for 313"]}
+    meta = {
+        "failureCount": 1,
+        "successCount": 152,
+        "failureExceptions": ["Invalid Phone Number is provided for 313"],
+    }
     text = read_meta_archive(make_zip({"exportStatus.json": json.dumps(meta)}))
     assert "Invalid Phone Number is provided for 313" in text
     assert read_meta_archive(b"not a zip") == "not a zip"

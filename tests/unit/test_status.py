@@ -7,17 +7,31 @@ import logging
 import pytest
 
 from airflow_provider_exports import status as st
-from airflow_provider_exports.status import ExportState, ExportStatus, map_state, parse_progress, with_overrides
+from airflow_provider_exports.status import (
+    ExportState,
+    ExportStatus,
+    map_state,
+    parse_progress,
+    with_overrides,
+)
 
 
 @pytest.mark.parametrize(
     ("state_map", "terminal", "running"),
     [
-        (st.ORACLE_COMMERCE_STATES, {"succeeded", "failed", "aborted"}, {"pending", "processing", "paused", "blocked"}),
+        (
+            st.ORACLE_COMMERCE_STATES,
+            {"succeeded", "failed", "aborted"},
+            {"pending", "processing", "paused", "blocked"},
+        ),
         (st.INFORMATICA_STATES, {"SUCCESSFUL", "FAILED"}, {"IN_PROGRESS"}),
         (st.HUAWEI_DATAARTS_STATES, {"success", "fail"}, {"importing"}),
         (st.HUAWEI_WORKSPACE_STATES, {"SUCCESS", "FAIL", "EXPIRED"}, {"CREATING"}),
-        (st.PERSONIUM_STATES, {"import failed", "export failed"}, {"importation in progress", "exportation in progress"}),
+        (
+            st.PERSONIUM_STATES,
+            {"import failed", "export failed"},
+            {"importation in progress", "exportation in progress"},
+        ),
     ],
 )
 def test_every_documented_state_is_mapped(state_map, terminal, running) -> None:
@@ -47,8 +61,20 @@ def test_overrides_win_over_the_map() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("81%", 81), ("30", 30), (55, 55), (99.9, 99), ("0%", 0), (" 12 % ", 12), ("150%", 100),
-     (None, None), ("", None), ("abc", None), (True, None), ("-5%", None)],
+    [
+        ("81%", 81),
+        ("30", 30),
+        (55, 55),
+        (99.9, 99),
+        ("0%", 0),
+        (" 12 % ", 12),
+        ("150%", 100),
+        (None, None),
+        ("", None),
+        ("abc", None),
+        (True, None),
+        ("-5%", None),
+    ],
 )
 def test_parse_progress(value: object, expected: int | None) -> None:
     assert parse_progress(value) == expected

@@ -10,10 +10,9 @@ import pytest
 from airflow_provider_exports.errors import ExportConfigError, TransientError
 from airflow_provider_exports.transport.auth import Credential, Endpoint, NoAuth
 from airflow_provider_exports.transport.engine import Redactor
-from airflow_provider_exports.transport.model import Request, origin, path_segment, resolve_url
+from airflow_provider_exports.transport.model import Request, Response, origin, path_segment, resolve_url
 from airflow_provider_exports.transport.redirects import next_hop
 from airflow_provider_exports.transport.retry import RetryPolicy, parse_retry_after
-from airflow_provider_exports.transport.model import Response
 
 GET = Request("GET", "/x", "status")
 POST = Request("POST", "/x", "start", idempotent=False)
@@ -54,8 +53,16 @@ def test_post_is_resent_only_when_surely_not_processed() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "encoded"),
-    [("../x", "..%2Fx"), ("a/b", "a%2Fb"), ("%2F", "%252F"), ("with space", "with%20space"),
-     ("ünï", "%C3%BCn%C3%AF"), ("..", "%2E%2E"), (".", "%2E"), ("plain_ID-1", "plain_ID-1")],
+    [
+        ("../x", "..%2Fx"),
+        ("a/b", "a%2Fb"),
+        ("%2F", "%252F"),
+        ("with space", "with%20space"),
+        ("ünï", "%C3%BCn%C3%AF"),
+        ("..", "%2E%2E"),
+        (".", "%2E"),
+        ("plain_ID-1", "plain_ID-1"),
+    ],
 )
 def test_path_segment_never_changes_the_path(raw: str, encoded: str) -> None:
     assert path_segment(raw) == encoded

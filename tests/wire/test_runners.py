@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_exports.errors import DownloadError, ExportAuthError, ExportRequestError, ExportResponseError, TransientError
+from airflow_provider_exports.errors import (
+    DownloadError,
+    ExportAuthError,
+    ExportRequestError,
+    ExportResponseError,
+    TransientError,
+)
 from airflow_provider_exports.hooks.oracle_commerce import OracleCommerceHook
 from airflow_provider_exports.status import ExportStatus
 from airflow_provider_exports.testing import Fault
@@ -29,11 +35,15 @@ def _fresh_credentials() -> None:
     CREDENTIALS.clear()
 
 
-def make_hook(emulator: OracleCommerceEmulator, policy: RetryPolicy = FAST, **conn: Any) -> OracleCommerceHook:
+def make_hook(
+    emulator: OracleCommerceEmulator, policy: RetryPolicy = FAST, **conn: Any
+) -> OracleCommerceHook:
     fields = {**emulator.connection(), **conn}
     if isinstance(fields.get("extra"), dict):
         fields["extra"] = json.dumps(fields["extra"])
-    return OracleCommerceHook("occ_test", connection=Connection(conn_id="occ_test", **fields), retry_policy=policy)
+    return OracleCommerceHook(
+        "occ_test", connection=Connection(conn_id="occ_test", **fields), retry_policy=policy
+    )
 
 
 def sync_status(hook: OracleCommerceHook, export_id: str) -> ExportStatus:
@@ -71,7 +81,9 @@ def test_retry_after_is_waited_for(occ_emulator: OracleCommerceEmulator, get_sta
 
 
 @RUNNERS
-def test_hanging_server_hits_read_timeout_then_retries(occ_emulator: OracleCommerceEmulator, get_status: Getter) -> None:
+def test_hanging_server_hits_read_timeout_then_retries(
+    occ_emulator: OracleCommerceEmulator, get_status: Getter
+) -> None:
     occ_emulator.add_export("e1", "processing")
     occ_emulator.inject(Fault("hang", seconds=3, path_prefix=STATUS))
     started = time.monotonic()
@@ -91,8 +103,19 @@ def test_retries_exhausted_raise_transient(occ_emulator: OracleCommerceEmulator,
 @pytest.mark.parametrize(
     ("fault", "match"),
     [
-        (Fault("body", body="<!DOCTYPE html><html>Maintenance</html>", content_type="text/html", path_prefix=STATUS), "HTML page"),
-        (Fault("body", body='{"progress": "proc', content_type="application/json", path_prefix=STATUS), "malformed JSON"),
+        (
+            Fault(
+                "body",
+                body="<!DOCTYPE html><html>Maintenance</html>",
+                content_type="text/html",
+                path_prefix=STATUS,
+            ),
+            "HTML page",
+        ),
+        (
+            Fault("body", body='{"progress": "proc', content_type="application/json", path_prefix=STATUS),
+            "malformed JSON",
+        ),
         (Fault("body", body="", content_type="application/json", path_prefix=STATUS), "empty body"),
     ],
     ids=["html", "truncated-json", "empty"],
@@ -115,7 +138,9 @@ def test_unknown_export_is_a_clear_error(occ_emulator: OracleCommerceEmulator, g
 
 @RUNNERS
 @pytest.mark.parametrize("export_id", ["../x", "a/b", "%2F", "with space", "ünïcode", ".."])
-def test_ids_are_percent_encoded(occ_emulator: OracleCommerceEmulator, get_status: Getter, export_id: str) -> None:
+def test_ids_are_percent_encoded(
+    occ_emulator: OracleCommerceEmulator, get_status: Getter, export_id: str
+) -> None:
     occ_emulator.add_export(export_id, "processing")
     assert get_status(make_hook(occ_emulator), export_id).export_id == export_id
     (request,) = occ_emulator.requests_to(STATUS)
@@ -138,7 +163,9 @@ def test_expired_token_is_renewed_once(occ_emulator: OracleCommerceEmulator, get
 def test_repeated_401_fails_clearly(occ_emulator: OracleCommerceEmulator, get_status: Getter) -> None:
     occ_emulator.add_export("e1", "processing")
     body = '{"errorCode": "000003", "message": "Unauthorized"}'
-    occ_emulator.inject(*[Fault("status", status=401, body=body, content_type="application/json", path_prefix=STATUS)] * 2)
+    occ_emulator.inject(
+        *[Fault("status", status=401, body=body, content_type="application/json", path_prefix=STATUS)] * 2
+    )
     with pytest.raises(ExportAuthError, match="rejected again after a fresh login"):
         get_status(make_hook(occ_emulator), "e1")
 
@@ -168,7 +195,10 @@ def test_start_post_is_not_resent_after_a_502(occ_emulator: OracleCommerceEmulat
     hook = make_hook(occ_emulator)
     with pytest.raises(TransientError):
         hook.start_export({"fileName": "a.zip", "items": [{"id": "Profiles"}]})
-    assert len([r for r in occ_emulator.requests if r.method == "POST" and r.path.endswith("exportProcess")]) == 1
+    assert (
+        len([r for r in occ_emulator.requests if r.method == "POST" and r.path.endswith("exportProcess")])
+        == 1
+    )
 
 
 def test_start_post_is_resent_after_a_503(occ_emulator: OracleCommerceEmulator) -> None:
