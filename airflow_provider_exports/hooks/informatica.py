@@ -136,7 +136,9 @@ def parse_login(body: Mapping[str, Any], *, now: float | None = None) -> Credent
     if not base_url.startswith(("https://", "http://")):
         raise ExportResponseError(VENDOR, what, message=f"baseApiUrl is not an http(s) URL: {base_url!r}")
     started = time.time() if now is None else now
-    return Credential(token=session_id, expires_at=started + SESSION_IDLE_SECONDS, base_url=base_url.rstrip("/"))
+    return Credential(
+        token=session_id, expires_at=started + SESSION_IDLE_SECONDS, base_url=base_url.rstrip("/")
+    )
 
 
 class InformaticaAuth(Authenticator):
@@ -258,7 +260,7 @@ def export_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(objects, Sequence) or isinstance(objects, str) or not objects:
         raise ExportConfigError(
             "An IICS export needs 'objects': a non-empty list of {\"id\": ..., "
-            "\"includeDependencies\": true|false} (or plain object ids)."
+            '"includeDependencies": true|false} (or plain object ids).'
         )
     normalized: list[dict[str, Any]] = []
     for index, item in enumerate(objects):
@@ -315,11 +317,13 @@ class InformaticaHook(ExportHook):
 
     def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
         body = export_body(payload)
-        params = (("includeTagInformation", "true"),) if _truthy(self.options.get("include_tag_information")) else ()
-        what = "start an export"
-        resp = yield json_request(
-            "POST", f"{API}/export", what, body, params=params, idempotent=False
+        params = (
+            (("includeTagInformation", "true"),)
+            if _truthy(self.options.get("include_tag_information"))
+            else ()
         )
+        what = "start an export"
+        resp = yield json_request("POST", f"{API}/export", what, body, params=params, idempotent=False)
         if resp.status == 403:
             code, message = error_fields(resp.body)
             raise ExportRequestError(
@@ -350,7 +354,7 @@ class InformaticaHook(ExportHook):
         # Polls stay small; only a failed job is read again with its per-object status.
         detailed = yield self._status_request(export_id, expand=True)
         if not detailed.ok:
-            code, message = error_fields(detailed.body)
+            _, message = error_fields(detailed.body)
             log.warning(
                 "Could not read the per-object status of failed export %r: HTTP %s %s",
                 export_id,
@@ -367,7 +371,9 @@ class InformaticaHook(ExportHook):
             raise ExportRequestError(
                 VENDOR, f"package of export {export_id!r}", message=f"not available ({status.describe()})"
             )
-        return Request("GET", f"{API}/export/{path_segment(export_id)}/package", f"download export {export_id!r}")
+        return Request(
+            "GET", f"{API}/export/{path_segment(export_id)}/package", f"download export {export_id!r}"
+        )
 
     def log_op(self, export_id: str) -> Op[str]:
         status = yield from self.status_op(export_id)

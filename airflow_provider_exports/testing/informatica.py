@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -33,24 +33,25 @@ SAAS_API = "/saas/public/core/v3"
 SESSION_HEADER = "INFA-SESSION-ID"
 LOGIN_HOST, POD = 0, 1
 
-#: Assets of the export status example on the seed page (id, name, path, type, description).
+#: Assets of the export status example on the seed page: id, name, path, type, description.
+_SEED_OBJECTS: tuple[tuple[str, str, str | None, str, str | None], ...] = (
+    ("1MW0GDAE1sFgnvWkvom7mK", "Linear Taskflow", "/ICS Taskflow", "SAAS_LINEAR_TASKFLOW", None),
+    ("1SuZ9Gf8LtphrJn9EdHCod", "SQL Server", "/DSS", "Folder", ""),
+    ("1Uf9PTj6kTjbsVYMk55OC6", "Synchronization Task Multi Source", "/Default/SQL Server", "SAAS_DSS", ""),
+    ("2UL9ZO9Z3OJeuxbL2cYbaX", "Synchronization Task Simple Filter", "/Default/SQL Server", "SAAS_DSS", ""),
+    ("31SzqpeEEKacy7OaXXCfaD", "Synchronization Task Multi Source", "/DSS/SQL Server", "SAAS_DSS", ""),
+    ("5FA0DnMzeuDbYZnn3hdto9", "Default", "/", "Project", "Auto-generated Default Project"),
+    ("5V5VpaoJGTNkWCB2f2t4MG", "Synchronization Task Simple Filter", "/DSS/SQL Server", "SAAS_DSS", ""),
+    ("7udJJF48H5Iizzry8gjUAb", "SQL Server", "/Default", "Folder", ""),
+    ("fIQLvhNnsqBjXKNfjyZFaH", "ICS Taskflow", "/", "Project", ""),
+    ("hGrgtrajWMUjNIsnLKQCAi", "SQL Server Linux", None, "SAAS_CONNECTION", None),
+    ("iIVBNZSpUKFg4N6g2PKUox", "abc_map", "/Default", "MAPPING", ""),
+    ("l7bgB85m5oGiXObDxwnvK9", "DSS", "/", "Project", ""),
+    ("lOqsFQE4OSWeyg77AeWwK2", "Linux", None, "SAAS_RUNTIME_ENVIRONMENT", None),
+)
 CATALOG: dict[str, dict[str, Any]] = {
-    obj["id"]: obj
-    for obj in (
-        {"id": "1MW0GDAE1sFgnvWkvom7mK", "name": "Linear Taskflow", "path": "/ICS Taskflow", "type": "SAAS_LINEAR_TASKFLOW", "description": None},  # noqa: E501
-        {"id": "1SuZ9Gf8LtphrJn9EdHCod", "name": "SQL Server", "path": "/DSS", "type": "Folder", "description": ""},
-        {"id": "1Uf9PTj6kTjbsVYMk55OC6", "name": "Synchronization Task Multi Source", "path": "/Default/SQL Server", "type": "SAAS_DSS", "description": ""},  # noqa: E501
-        {"id": "2UL9ZO9Z3OJeuxbL2cYbaX", "name": "Synchronization Task Simple Filter", "path": "/Default/SQL Server", "type": "SAAS_DSS", "description": ""},  # noqa: E501
-        {"id": "31SzqpeEEKacy7OaXXCfaD", "name": "Synchronization Task Multi Source", "path": "/DSS/SQL Server", "type": "SAAS_DSS", "description": ""},  # noqa: E501
-        {"id": "5FA0DnMzeuDbYZnn3hdto9", "name": "Default", "path": "/", "type": "Project", "description": "Auto-generated Default Project"},  # noqa: E501
-        {"id": "5V5VpaoJGTNkWCB2f2t4MG", "name": "Synchronization Task Simple Filter", "path": "/DSS/SQL Server", "type": "SAAS_DSS", "description": ""},  # noqa: E501
-        {"id": "7udJJF48H5Iizzry8gjUAb", "name": "SQL Server", "path": "/Default", "type": "Folder", "description": ""},
-        {"id": "fIQLvhNnsqBjXKNfjyZFaH", "name": "ICS Taskflow", "path": "/", "type": "Project", "description": ""},
-        {"id": "hGrgtrajWMUjNIsnLKQCAi", "name": "SQL Server Linux", "path": None, "type": "SAAS_CONNECTION", "description": None},  # noqa: E501
-        {"id": "iIVBNZSpUKFg4N6g2PKUox", "name": "abc_map", "path": "/Default", "type": "MAPPING", "description": ""},
-        {"id": "l7bgB85m5oGiXObDxwnvK9", "name": "DSS", "path": "/", "type": "Project", "description": ""},
-        {"id": "lOqsFQE4OSWeyg77AeWwK2", "name": "Linux", "path": None, "type": "SAAS_RUNTIME_ENVIRONMENT", "description": None},  # noqa: E501
-    )
+    row[0]: dict(zip(("id", "name", "path", "type", "description"), row, strict=True))
+    for row in _SEED_OBJECTS
 }
 
 JOB_MESSAGES = {"IN_PROGRESS": "In Progress.", "SUCCESSFUL": "Export completed successfully."}
@@ -69,7 +70,9 @@ def _guid() -> str:
 
 def v3_error(status: int, code: str, message: str) -> web.Response:
     """The documented v3 error object."""
-    return json_error(status, {"error": {"code": code, "message": message, "requestId": _guid(), "details": None}})
+    return json_error(
+        status, {"error": {"code": code, "message": message, "requestId": _guid(), "details": None}}
+    )
 
 
 class InformaticaEmulator(Emulator):
@@ -82,7 +85,7 @@ class InformaticaEmulator(Emulator):
     """
 
     vendor = "informatica_iics"
-    default_script = [Step("IN_PROGRESS"), Step("IN_PROGRESS"), Step("SUCCESSFUL")]
+    default_script: ClassVar[list[Step]] = [Step("IN_PROGRESS"), Step("IN_PROGRESS"), Step("SUCCESSFUL")]
 
     def __init__(
         self,
@@ -119,7 +122,12 @@ class InformaticaEmulator(Emulator):
         return f"{self.url_on(POD)}/saas"
 
     def connection(self) -> dict[str, Any]:
-        return {"conn_type": "informatica_iics", "host": self.url, "login": self.username, "password": self.password}
+        return {
+            "conn_type": "informatica_iics",
+            "host": self.url,
+            "login": self.username,
+            "password": self.password,
+        }
 
     def expire_sessions(self) -> None:
         """Expire every session now (as 30 idle minutes would)."""
@@ -178,7 +186,11 @@ class InformaticaEmulator(Emulator):
             body = await request.json()
         except ValueError:
             return v3_error(400, "EMU_400", "The request body is not valid JSON.")
-        if not isinstance(body, dict) or body.get("username") != self.username or body.get("password") != self.password:
+        if (
+            not isinstance(body, dict)
+            or body.get("username") != self.username
+            or body.get("password") != self.password
+        ):
             return v3_error(401, "IDS_085", "User name or password is not valid.")
         session_id = _guid()
         with self.lock:
@@ -245,10 +257,7 @@ class InformaticaEmulator(Emulator):
             return v3_error(400, "EMU_400", "objects is required.")
         if not all(isinstance(o, dict) and isinstance(o.get("id"), str) and o["id"] for o in objects):
             return v3_error(400, "EMU_400", "Each object needs an id.")
-        chosen = [
-            CATALOG.get(o["id"], {"id": o["id"], "name": f"Asset {o['id']}", "path": "/Default", "type": "MAPPING", "description": ""})  # noqa: E501
-            for o in objects
-        ]
+        chosen = [CATALOG.get(o["id"]) or self._unlisted(o["id"]) for o in objects]
         name = body.get("name") or f"job-{int(time.time() * 1000)}"
         with self.lock:
             failures = self.object_failures.popleft() if self.object_failures else {}
@@ -256,6 +265,16 @@ class InformaticaEmulator(Emulator):
         export.extra.update(name=name, objects=chosen, failures=failures)
         export.content = self._package_zip(export)
         return web.json_response(self._job(export, Step("IN_PROGRESS"), expand=False))
+
+    @staticmethod
+    def _unlisted(object_id: str) -> dict[str, Any]:
+        return {
+            "id": object_id,
+            "name": f"Asset {object_id}",
+            "path": "/Default",
+            "type": "MAPPING",
+            "description": "",
+        }
 
     def _export(self, request: web.Request) -> Export | web.Response:
         export = self.exports.get(request.match_info["id"])
@@ -288,18 +307,26 @@ class InformaticaEmulator(Emulator):
             return [(o, "SUCCESSFUL", None) for o in objects]
         if step.state != "FAILED":
             return [(o, "IN_PROGRESS", None) for o in objects]
-        failures: dict[str, str] = export.extra["failures"] or {objects[0]["id"]: step.message or "Export failed."}
+        failures: dict[str, str] = export.extra["failures"] or {
+            objects[0]["id"]: step.message or "Export failed."
+        }
         return [
-            (o, "FAILED", failures[o["id"]]) if o["id"] in failures else (o, "SUCCESSFUL", None) for o in objects
+            (o, "FAILED", failures[o["id"]]) if o["id"] in failures else (o, "SUCCESSFUL", None)
+            for o in objects
         ]
 
     def _job(self, export: Export, step: Step, *, expand: bool) -> dict[str, Any]:
         done = step.state in ("SUCCESSFUL", "FAILED")
-        message = step.message or JOB_MESSAGES.get(step.state) or ("Export failed." if step.state == "FAILED" else None)
+        message = (
+            step.message
+            or JOB_MESSAGES.get(step.state)
+            or ("Export failed." if step.state == "FAILED" else None)
+        )
         objects = None
         if expand:
             objects = [
-                {**obj, "status": {"state": state, "message": msg}} for obj, state, msg in self._object_states(export, step)
+                {**obj, "status": {"state": state, "message": msg}}
+                for obj, state, msg in self._object_states(export, step)
             ]
         return {
             "id": export.export_id,
@@ -316,7 +343,9 @@ class InformaticaEmulator(Emulator):
         objects: list[dict[str, Any]] = export.extra["objects"]
         metadata = {
             "jobName": export.extra["name"],
-            "exportedObjects": [{"objectGuid": o["id"], "objectName": o["name"], "objectType": o["type"]} for o in objects],
+            "exportedObjects": [
+                {"objectGuid": o["id"], "objectName": o["name"], "objectType": o["type"]} for o in objects
+            ],
         }
         files: dict[str, bytes | str] = {"exportMetadata.v2.json": json.dumps(metadata, indent=2)}
         for obj in objects:
@@ -333,7 +362,9 @@ class InformaticaEmulator(Emulator):
         if isinstance(export, web.Response):
             return export
         if self._served(export).state != "SUCCESSFUL" or not export.polls:
-            return v3_error(400, "EMU_400", f"Export job {export.export_id} has no package: it did not succeed.")
+            return v3_error(
+                400, "EMU_400", f"Export job {export.export_id} has no package: it did not succeed."
+            )
         return await serve_bytes(request, export.content, file_name=export.file_name)
 
     async def _log(self, request: web.Request) -> web.Response:
@@ -349,19 +380,21 @@ class InformaticaEmulator(Emulator):
         start = _iso(export.created_at)
         lines = [
             f"OIE_002 INFO {start} Starting export operation. Execution Client: API Job Name: "
-            f"{export.extra['name']} Organization: Emulated_Org RequestId: {export.export_id} User: {self.username}"
+            f"{export.extra['name']} Organization: Emulated_Org RequestId: {export.export_id} "
+            f"User: {self.username}"
         ]
         if step.state not in ("SUCCESSFUL", "FAILED"):
             return "\n".join(lines) + "\n"
         for obj, state, message in self._object_states(export, step):
-            target = f"[{(obj.get('path') or '/SYS').rstrip('/')}/{obj['name']}] of type [{obj['type']}] id [{obj['id']}]"
+            path = f"{(obj.get('path') or '/SYS').rstrip('/')}/{obj['name']}"
+            target = f"[{path}] of type [{obj['type']}] id [{obj['id']}]"
             if state == "FAILED":
                 lines.append(f"OIE_005 ERROR {_iso(time.time())} Failed to export object {target}: {message}")
             else:
                 lines.append(f"OIE_004 INFO {_iso(time.time())} Successfully exported object {target}")
         lines.append(
             f"OIE_003 INFO {_iso(time.time())} Finished export operation. Job Name: {export.extra['name']} "
-            f"Start Time: {start} End Time: {_iso(time.time())} Started by: {self.username} Start Method: API "
-            f"Source Organization: Emulated_Org Status: {step.state}"
+            f"Start Time: {start} End Time: {_iso(time.time())} Started by: {self.username} "
+            f"Start Method: API Source Organization: Emulated_Org Status: {step.state}"
         )
         return "\n".join(lines) + "\n"
