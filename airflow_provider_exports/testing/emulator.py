@@ -86,7 +86,13 @@ class Fault:
     kind: ``status`` (answer ``status`` with ``body``/``headers``), ``drop`` (close the
     connection without an answer), ``hang`` (wait ``seconds`` first, then answer normally),
     ``body`` (answer 200 with ``body`` instead of the real answer), ``truncate`` (send only
-    ``after_bytes`` of a download, then drop the connection).
+    ``after_bytes`` of a download, then drop the connection), ``pass`` (answer normally: put it
+    first to let a request through before the next faults), ``expire_auth`` (invalidate every
+    issued credential, then answer normally), ``refuse`` (drop the connection and refuse new
+    ones for ``seconds``).
+
+    A fault matches requests whose path starts with ``path_prefix``, whose path and query
+    contain ``contains`` and whose method is ``method`` (empty: any).
     """
 
     kind: str
@@ -98,14 +104,17 @@ class Fault:
     after_bytes: int = 0
     path_prefix: str = ""
     method: str = ""
+    contains: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fault:
         return cls(**dict(data))
 
     def matches(self, request: web.Request) -> bool:
-        return request.path.startswith(self.path_prefix) and (
-            not self.method or self.method == request.method
+        return (
+            request.path.startswith(self.path_prefix)
+            and (not self.method or self.method == request.method)
+            and (not self.contains or self.contains in request.path_qs or self.contains in request.raw_path)
         )
 
 
@@ -168,6 +177,8 @@ class Emulator:
         self.scripts: deque[list[Step]] = deque()
         self.lock = threading.Lock()
         self.ports: list[int] = []
+        self._sites: list[web.TCPSite] = []
+        self._background: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -184,9 +195,28 @@ class Emulator:
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """Register the vendor's endpoints."""
 
+    def expire_credentials(self) -> None:
+        """Invalidate every credential issued so far (as a server-side expiry would)."""
+        raise NotImplementedError
+
     def connection(self) -> dict[str, Any]:
         """An Airflow connection (JSON form) that points at this emulator with good credentials."""
         raise NotImplementedError
+
+    def secrets(self) -> set[str]:
+        """Every credential this emulator knows: the connection's secrets and all it issued.
+
+        Tests scan logs, XCom and the metadata DB for these.
+        """
+        conn = self.connection()
+        found = {str(conn["password"])} if conn.get("password") else set()
+        for key, value in (conn.get("extra") or {}).items():
+            if value and any(word in key for word in ("token", "secret", "key")) and isinstance(value, str):
+                found.add(value)
+        for value in vars(self).values():
+            if isinstance(value, TokenBook):
+                found.update(value.issued_tokens())
+        return found
 
     def connection_env(self, conn_id: str) -> tuple[str, str]:
         """``(AIRFLOW_CONN_<ID>, json)``: the environment variable that defines the connection."""
@@ -276,9 +306,25 @@ class Emulator:
                 backlog=4096,
             )
             await site.start()
+            self._sites.append(site)
             server = site._server
             assert server is not None
             self.ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def _refuse_for(self, seconds: float) -> None:
+        """Stop listening on the main port for ``seconds`` (connects are refused), then resume."""
+        assert self._runner is not None
+        main = self._sites[0]
+        await main.stop()
+
+        async def _resume() -> None:
+            await asyncio.sleep(seconds)
+            assert self._runner is not None
+            site = web.TCPSite(self._runner, self.host, self.ports[0], ssl_context=self._ssl, backlog=4096)
+            await site.start()
+            self._sites[0] = site
+
+        self._background.add(asyncio.ensure_future(_resume()))
 
     def stop(self) -> None:
         if self._loop is not None:
@@ -316,6 +362,8 @@ class Emulator:
                 self.faults.remove(fault)
         if fault is None:
             return await handler(request)
+        if fault.kind == "pass":
+            return await handler(request)
         if fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
             return await handler(request)
@@ -326,6 +374,14 @@ class Emulator:
         if fault.kind == "truncate":
             request[TRUNCATE_AFTER] = fault.after_bytes
             return await handler(request)
+        if fault.kind == "expire_auth":
+            self.expire_credentials()
+            return await handler(request)
+        if fault.kind == "refuse":
+            await self._refuse_for(fault.seconds)
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("emulator refuses connections for a while")
         status = 200 if fault.kind == "body" else fault.status
         return web.Response(
             status=status,

@@ -73,6 +73,9 @@ class OracleCommerceEmulator(Emulator):
         kw.setdefault("extra_ports", 1)
         super().__init__(**kw)
 
+    def expire_credentials(self) -> None:
+        self.tokens.expire_all()
+
     def connection(self) -> dict[str, Any]:
         return {"conn_type": "oracle_commerce", "host": self.url, "password": self.app_key}
 

@@ -29,7 +29,8 @@ from airflow_provider_exports.status import (
         (st.HUAWEI_WORKSPACE_STATES, {"SUCCESS", "FAIL", "EXPIRED"}, {"CREATING"}),
         (
             st.PERSONIUM_STATES,
-            {"import failed", "export failed"},
+            # __export has no failure state: a failed export is 'ready' + {Name}.error.
+            {"import failed"},
             {"importation in progress", "exportation in progress"},
         ),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import io
 import json
 import time
@@ -78,6 +79,18 @@ def test_retry_after_is_waited_for(occ_emulator: OracleCommerceEmulator, get_sta
     started = time.monotonic()
     get_status(make_hook(occ_emulator), "e1")
     assert time.monotonic() - started >= 1.0
+
+
+@RUNNERS
+def test_retry_after_http_date_is_waited_for(
+    occ_emulator: OracleCommerceEmulator, get_status: Getter
+) -> None:
+    occ_emulator.add_export("e1", "processing")
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    occ_emulator.inject(Fault("status", status=429, headers={"Retry-After": when}, path_prefix=STATUS))
+    started = time.monotonic()
+    get_status(make_hook(occ_emulator), "e1")
+    assert time.monotonic() - started >= 1.0  # the date has one-second resolution
 
 
 @RUNNERS

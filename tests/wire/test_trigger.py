@@ -142,3 +142,34 @@ def test_unexpected_event_status_fails() -> None:
 class _NullLog:
     def info(self, *args: Any) -> None:
         pass
+
+
+def test_hanging_server_does_not_block_the_event_loop(
+    occ_emulator: OracleCommerceEmulator, export_conn: Any
+) -> None:
+    conn_id = export_conn(occ_emulator)
+    occ_emulator.add_export("e1", "processing", "succeeded")
+    occ_emulator.inject(Fault("hang", seconds=3, path_prefix="/ccadmin/v1/exportProcess/"))
+    trigger = trigger_for(conn_id, "e1", hook_params={"retry": {"read_timeout": 1.0, "backoff": 0.05}})
+
+    async def _run() -> tuple[list[dict[str, Any]], float]:
+        lag = 0.0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal lag
+            loop = asyncio.get_running_loop()
+            while not stop.is_set():
+                before = loop.time()
+                await asyncio.sleep(0.01)
+                lag = max(lag, loop.time() - before - 0.01)
+
+        tick = asyncio.create_task(ticker())
+        found = [e.payload async for e in trigger.run()]
+        stop.set()
+        await tick
+        return found, lag
+
+    found, lag = asyncio.run(_run())
+    assert [e["status"] for e in found] == ["success"]
+    assert lag < 0.25, f"the event loop was blocked for {lag:.2f}s"
