@@ -12,10 +12,28 @@ from airflow_provider_exports import __version__
 
 _CROSS_ORIGIN = {
     "label": "Send credentials to other hosts",
-    "description": "Also send credentials to download links on another host than the API's "
-    "(off: such links are fetched without credentials).",
+    "description": "On: download links on another host than the API's also get the credentials. "
+    "Off (default): such links are fetched without credentials.",
     "schema": {"type": ["boolean", "null"], "default": False},
 }
+
+#: Huawei Cloud regions offered as suggestions in the Region field (any region ID can be typed).
+_HUAWEI_REGIONS = [
+    "cn-north-4",
+    "cn-north-1",
+    "cn-east-3",
+    "cn-east-2",
+    "cn-south-1",
+    "cn-southwest-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "af-south-1",
+    "la-south-2",
+    "sa-brazil-1",
+    "tr-west-1",
+    "me-east-1",
+]
 
 
 def _connection_types() -> list[dict[str, Any]]:
@@ -28,8 +46,8 @@ def _connection_types() -> list[dict[str, Any]]:
                 "hidden-fields": ["schema", "port", "login", "extra"],
                 "relabeling": {"host": "Admin server URL", "password": "Application key"},
                 "placeholders": {
-                    "host": "https://admin-myshop.oraclecloud.com",
-                    "password": "application key (a JWT) from Settings > Web APIs > Registered Applications",
+                    "host": "https://p1234567c1prd-admin.occa.ocs.oraclecloud.com",
+                    "password": "eyJhbGciOi... (from Settings > Web APIs > Registered Applications)",
                 },
             },
             "conn-fields": {"allow_cross_origin_auth": _CROSS_ORIGIN},
@@ -40,10 +58,15 @@ def _connection_types() -> list[dict[str, Any]]:
             "hook-name": "Informatica Intelligent Cloud Services (IICS)",
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "extra"],
-                "relabeling": {"host": "Login URL", "login": "Username", "password": "Password"},
+                "relabeling": {
+                    "host": "Login URL (of your POD's region)",
+                    "login": "User name",
+                    "password": "Password",
+                },
                 "placeholders": {
                     "host": "https://dm-us.informaticacloud.com",
-                    "login": "user@example.com",
+                    "login": "jdoe@example.com",
+                    "password": "the IICS user's password",
                 },
             },
             "conn-fields": {"allow_cross_origin_auth": _CROSS_ORIGIN},
@@ -54,26 +77,32 @@ def _connection_types() -> list[dict[str, Any]]:
             "hook-name": "Personium",
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "extra"],
-                "relabeling": {"host": "Cell URL", "login": "Username", "password": "Password"},
+                "relabeling": {
+                    "host": "Cell URL",
+                    "login": "Account name (optional with a token)",
+                    "password": "Account password",
+                },
                 "placeholders": {
-                    "host": "https://cell1.unit1.example/",
-                    "login": "account name (leave empty when using a token)",
+                    "host": "https://personium.example/mycell/ (or https://mycell.personium.example/)",
+                    "login": "me (leave empty when using an access or refresh token)",
+                    "password": "the account's password",
                 },
             },
             "conn-fields": {
                 "access_token": {
-                    "label": "Access token",
-                    "description": "A bearer token instead of username and password.",
+                    "label": "Access token (instead of account and password)",
+                    "description": "A cell's bearer access token (it starts with AA~).",
                     "schema": {"type": ["string", "null"], "format": "password"},
                 },
                 "refresh_token": {
                     "label": "Refresh token",
-                    "description": "Used to renew the access token when it expires.",
+                    "description": "Renews the access token when it expires (it starts with RA~).",
                     "schema": {"type": ["string", "null"], "format": "password"},
                 },
                 "request_key": {
-                    "label": "X-Personium-RequestKey",
-                    "description": "Optional event-log key: at most 128 characters of A-Z a-z 0-9 - _.",
+                    "label": "Request key (X-Personium-RequestKey)",
+                    "description": "Optional event-log key, such as airflow-exports: at most 128 "
+                    "characters of A-Z a-z 0-9 - _.",
                     "schema": {"type": ["string", "null"], "maxLength": 128, "pattern": "^[A-Za-z0-9_-]*$"},
                 },
                 "allow_cross_origin_auth": _CROSS_ORIGIN,
@@ -83,75 +112,77 @@ def _connection_types() -> list[dict[str, Any]]:
             "connection-type": "huawei_dataarts",
             "hook-class-name": "airflow_provider_exports.hooks.huawei_dataarts.HuaweiDataArtsHook",
             "hook-name": "Huawei Cloud DataArts Studio",
-            "ui-field-behaviour": {
-                "hidden-fields": ["schema", "port", "extra"],
-                "relabeling": {
-                    "host": "Endpoint URL (optional)",
-                    "login": "IAM user name or access key (AK)",
-                    "password": "IAM password or secret key (SK)",
-                },
-                "placeholders": {
-                    "host": "https://dayu.cn-north-4.myhuaweicloud.com (default: from region)",
-                    "login": "IAM user name, or AK such as QTWAOYTTINDUT2QVKYUC",
-                },
-            },
+            "ui-field-behaviour": _huawei_behaviour("dayu"),
             "conn-fields": _huawei_fields(workspace=True),
         },
         {
             "connection-type": "huawei_workspace",
             "hook-class-name": "airflow_provider_exports.hooks.huawei_workspace.HuaweiWorkspaceHook",
             "hook-name": "Huawei Cloud Workspace",
-            "ui-field-behaviour": {
-                "hidden-fields": ["schema", "port", "extra"],
-                "relabeling": {
-                    "host": "Endpoint URL (optional)",
-                    "login": "IAM user name or access key (AK)",
-                    "password": "IAM password or secret key (SK)",
-                },
-                "placeholders": {
-                    "host": "https://workspace.cn-north-4.myhuaweicloud.com (default: from region)",
-                    "login": "IAM user name, or AK such as QTWAOYTTINDUT2QVKYUC",
-                },
-            },
+            "ui-field-behaviour": _huawei_behaviour("workspace"),
             "conn-fields": _huawei_fields(workspace=False),
         },
     ]
+
+
+def _huawei_behaviour(service_host: str) -> dict[str, Any]:
+    return {
+        "hidden-fields": ["schema", "port", "extra"],
+        "relabeling": {
+            "host": "Endpoint URL (optional)",
+            "login": "Access key (AK) or IAM user name",
+            "password": "Secret key (SK) or IAM password",
+        },
+        "placeholders": {
+            "host": f"https://{service_host}.cn-north-4.myhuaweicloud.com (empty: from the region)",
+            "login": "QTWAOYTTINDUT2QVKYUC (an AK), or the IAM user name",
+            "password": "the 40-character SK, or the IAM user's password",
+        },
+    }
 
 
 def _huawei_fields(*, workspace: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "auth_type": {
             "label": "Authentication",
-            "description": "'aksk': login/password are an access key and secret key (signed requests); "
-            "'iam': they are an IAM user name and password (token).",
-            "schema": {"type": "string", "enum": ["aksk", "iam"], "default": "aksk"},
+            "description": "Access key: login and password are an AK and SK (signed requests). "
+            "IAM user: they are an IAM user name and password (token).",
+            "schema": {
+                "type": "string",
+                "enum": ["aksk", "iam"],
+                "values_display": {"aksk": "Access key (AK/SK)", "iam": "IAM user and password"},
+                "default": "aksk",
+            },
         },
         "region": {
             "label": "Region",
-            "description": "Huawei Cloud region, such as cn-north-4.",
-            "schema": {"type": "string", "default": ""},
+            "description": "Region ID, such as cn-north-4. Needed unless Endpoint URL (and, for an "
+            "IAM user, IAM endpoint) are set.",
+            "schema": {"type": ["string", "null"], "examples": _HUAWEI_REGIONS},
         },
         "project_id": {
             "label": "Project ID",
-            "description": "The project (region) ID from My Credentials > API Credentials.",
-            "schema": {"type": "string", "default": ""},
+            "description": "32 hex digits, such as 0a1b2c3d4e5f60718293a4b5c6d7e8f9: My Credentials > "
+            "API Credentials, the project of the region.",
+            "schema": {"type": "string"},
         },
         "domain": {
-            "label": "Account (domain) name",
-            "description": "IAM authentication only: the account the IAM user belongs to.",
+            "label": "Account name (IAM user only)",
+            "description": "The account (domain) the IAM user belongs to, such as mycompany.",
             "schema": {"type": ["string", "null"]},
         },
         "iam_endpoint": {
             "label": "IAM endpoint (optional)",
-            "description": "Default: https://iam.<region>.myhuaweicloud.com",
+            "description": "IAM user only. Empty: https://iam.<region>.myhuaweicloud.com",
             "schema": {"type": ["string", "null"]},
         },
     }
     if workspace:
         fields["workspace_id"] = {
             "label": "DataArts workspace ID",
-            "description": "Sent as the 'workspace' header on every call.",
-            "schema": {"type": "string", "default": ""},
+            "description": "32 hex digits, such as 1a2b3c4d5e6f70819203a4b5c6d7e8f9: DataArts Studio "
+            "> Workspaces, the workspace's ID.",
+            "schema": {"type": "string"},
         }
     fields["allow_cross_origin_auth"] = _CROSS_ORIGIN
     return fields

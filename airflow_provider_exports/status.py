@@ -164,12 +164,13 @@ ORACLE_COMMERCE_STATES: Mapping[str, ExportState] = {
 }
 
 # Personium __import / __export: 'ready' is ambiguous (idle before *and* after a run); the
-# hook resolves it with started_at / the snapshot area, so it is deliberately absent here.
+# hook resolves it (import: the run seen first; export: the snapshot area), so it is
+# deliberately absent here. __export has no failure state at all: a failed export goes back to
+# 'ready' and leaves {Name}.error (SnapshotFileExportProgressInfo has only READY/PROCESSING).
 PERSONIUM_STATES: Mapping[str, ExportState] = {
     "importation in progress": ExportState.RUNNING,
     "import failed": ExportState.FAILED,
     "exportation in progress": ExportState.RUNNING,
-    "export failed": ExportState.FAILED,
 }
 
 # IICS v3 export status.state. Official examples show IN_PROGRESS and SUCCESSFUL; FAILED and

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_exports.errors import ExportFailedError
 from airflow_provider_exports.status import ExportStatus
@@ -16,6 +16,10 @@ from airflow_provider_exports.triggers.export_status import ExportStatusTrigger,
 #: The task's own defer timeout is this much later than the trigger's deadline, so the
 #: trigger's timeout event (with the last state) arrives first.
 DEFER_TIMEOUT_BUFFER = timedelta(seconds=60)
+
+
+class ExportFinallyFailed(ExportFailedError, AirflowFailException):
+    """The vendor reported the export failed, cancelled or expired: fails without retries."""
 
 
 def event_for(status: ExportStatus, conn_id: str) -> dict[str, Any]:
@@ -33,7 +37,10 @@ def finish(event: dict[str, Any], log: Any) -> dict[str, Any]:
         raise AirflowSensorTimeout(
             event.get("message") or f"Timed out waiting for export {event.get('export_id')!r}"
         )
-    if status not in ("failed", "cancelled", "expired", "error"):
+    if status in ("failed", "cancelled", "expired"):
+        # The vendor's own verdict: retrying the task would only read it again.
+        raise ExportFinallyFailed(event)
+    if status != "error":
         event = {**event, "message": f"unexpected event status {status!r}: {event.get('message')}"}
     raise ExportFailedError(event)
 

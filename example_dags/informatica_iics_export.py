@@ -51,6 +51,8 @@ with DAG(
         deferrable=True,
         poke_interval=POKE_INTERVAL,
         timeout=WAIT_TIMEOUT,
+        # A failed export stays failed, and transient errors are retried inside the wait.
+        retries=0,
     )
     download = DownloadExportOperator(
         task_id="download_export",

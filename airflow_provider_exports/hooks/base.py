@@ -87,6 +87,7 @@ class ExportHook(BaseHook, abc.ABC):
         super().__init__()
         self.conn_id = conn_id
         retry = options.pop("retry", None)
+        self._retry_settings = retry
         self.options = options
         self.retry_policy = retry_policy or retry_policy_from(retry)
         self._connection = connection
@@ -126,6 +127,17 @@ class ExportHook(BaseHook, abc.ABC):
     def cancel_op(self, export_id: str) -> Op[bool]:
         """Cancel the export; returns whether the vendor accepted."""
         raise ExportConfigError(f"{self.vendor} exports cannot be cancelled through the API")
+
+    def trigger_hook_params(self) -> dict[str, Any]:
+        """The ``hook_params`` for a trigger that continues this hook's wait.
+
+        The options as given, plus anything learned while polling that a fresh hook in the
+        triggerer needs (non-secret and JSON-serializable). By default, the options as given.
+        """
+        params = dict(self.options)
+        if self._retry_settings is not None:
+            params["retry"] = self._retry_settings
+        return params
 
     # ---- connection ------------------------------------------------------------------------------
 
@@ -280,13 +292,23 @@ def explain(exc: ExportError) -> str:
     """A person-readable cause for a failed connection test."""
     from airflow_provider_exports.errors import ExportAuthError, ExportRequestError, TransientError
 
+    detail = str(exc)
+    if isinstance(exc, ExportRequestError):
+        # The message test_connection() returns names the vendor already.
+        detail = detail.removeprefix(f"{exc.vendor}: ")
+    if isinstance(exc, ExportRequestError) and exc.status == 403:
+        # Logged in, but not allowed: a wrong project / workspace, or missing permissions.
+        return (
+            f"access was refused ({detail}). Check the region, project or workspace in the "
+            "connection, and the user's permissions there."
+        )
     if isinstance(exc, ExportAuthError):
-        return f"the credentials were rejected ({exc}). Check the password / key in the connection."
+        return f"the credentials were rejected ({detail}). Check the password / key in the connection."
     if isinstance(exc, TransientError):
         return (
             f"could not reach the service ({exc.reason}) after retries. Check the host URL and "
             "that this machine can reach it."
         )
-    if isinstance(exc, ExportRequestError) and exc.status in (403, 404):
-        return f"{exc}. Check the region, project or workspace in the connection."
-    return str(exc)
+    if isinstance(exc, ExportRequestError) and exc.status == 404:
+        return f"{detail}. Check the region, project or workspace in the connection."
+    return detail

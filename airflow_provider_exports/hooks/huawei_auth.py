@@ -100,14 +100,6 @@ def url_with_scheme(value: str, port: int | None = None) -> str:
     return f"{url}:{port}" if port else url
 
 
-def url_id(value: str, what: str) -> str:
-    """An id as one URL path segment; ``.`` and ``..`` are refused because HTTP clients would
-    decode and resolve them even when percent-encoded."""
-    if value.strip(".") == "":
-        raise ExportConfigError(f"{value!r} is not a valid {what}")
-    return path_segment(value)
-
-
 # ---- authentication --------------------------------------------------------------------------
 
 
@@ -138,7 +130,9 @@ def parse_token(resp: Response, vendor: str, what: str, now: float | None = None
     """
     token = resp.header("X-Subject-Token")
     if not token:
-        raise ExportResponseError(vendor, what, status=resp.status, message="the answer has no X-Subject-Token header")
+        raise ExportResponseError(
+            vendor, what, status=resp.status, message="the answer has no X-Subject-Token header"
+        )
     now = time.time() if now is None else now
     info: Any = None
     try:
@@ -211,7 +205,12 @@ class AkSkAuth(Authenticator):
             headers["X-Project-Id"] = self._settings.project_id
         try:
             signed = sign_headers(
-                request.method, request.url, headers, request.body or b"", self._settings.login, self._settings.secret
+                request.method,
+                request.url,
+                headers,
+                request.body or b"",
+                self._settings.login,
+                self._settings.secret,
             )
         except ValueError as exc:
             raise ExportConfigError(f"{self.vendor}: cannot sign {request.safe_target}: {exc}") from None
@@ -268,18 +267,21 @@ def parse_error(body: Any) -> HuaweiError:
 
 def explain(status: int, error: HuaweiError, auth_type: str | None) -> str | None:
     """What a person should check for this status and error code."""
-    if error.code in _APIGW_HINTS:
+    if error.code is not None and error.code in _APIGW_HINTS:
         return _APIGW_HINTS[error.code]
     if status == 401:
         return _AUTH_HINTS.get(auth_type or "", " / ".join(_AUTH_HINTS.values()))
     hint = _HINTS.get(status)
     if hint and error.encoded_authorization:
-        hint += " (the answer carries an encoded deny reason: decode it with STS decode-authorization-message)"
+        hint += (
+            " (the answer carries an encoded deny reason: decode it with STS decode-authorization-message)"
+        )
     return hint
 
 
 def error_from(resp: Response, vendor: str, what: str, auth_type: str | None) -> ExportRequestError:
     """A clear exception for a failed Huawei Cloud answer (code, message, request id, hint)."""
+    detail: str | None
     if resp.body_skipped:
         error, detail = HuaweiError(), f"a {resp.content_type or 'untyped'} answer"
     else:
@@ -334,14 +336,16 @@ class HuaweiCloudHook(ExportHook):
         auth_type = str(self.extra(conn, "auth_type", AUTH_AKSK)).strip().lower()
         if auth_type not in AUTH_TYPES:
             raise ExportConfigError(
-                f"Connection {self.conn_id!r} ({self.hook_name}): auth_type must be 'aksk' or 'iam', not {auth_type!r}."
+                f"Connection {self.conn_id!r} ({self.hook_name}): "
+                f"auth_type must be 'aksk' or 'iam', not {auth_type!r}."
             )
         iam = auth_type == AUTH_IAM
         login = self.require(conn.login, "IAM user name (login field)" if iam else "access key (login field)")
-        secret = self.require(conn.password, "IAM password (password field)" if iam else "secret key (password field)")
+        secret = self.require(
+            conn.password, "IAM password (password field)" if iam else "secret key (password field)"
+        )
         region = self.extra(conn, "region")
         project_id = self.require(self.extra(conn, "project_id"), "project_id extra")
-        url_id(project_id, "project_id")
         if conn.host:
             endpoint = url_with_scheme(conn.host, conn.port)
         else:
@@ -349,10 +353,13 @@ class HuaweiCloudHook(ExportHook):
         iam_endpoint = None
         domain = None
         if iam:
-            domain = self.require(self.extra(conn, "domain"), "domain extra (the account the IAM user belongs to)")
+            domain = self.require(
+                self.extra(conn, "domain"), "domain extra (the account the IAM user belongs to)"
+            )
             explicit = self.extra(conn, "iam_endpoint")
             iam_endpoint = (
-                url_with_scheme(explicit)
+                # SDK configurations often name the endpoint with its version: ".../v3".
+                url_with_scheme(explicit).removesuffix("/v3")
                 if explicit
                 else iam_endpoint_for(self.require(region, "region extra (or iam_endpoint)"))
             )
@@ -389,8 +396,8 @@ class HuaweiCloudHook(ExportHook):
 
     @property
     def project_path(self) -> str:
-        """``/v2/{project_id}``-style prefix part: the project id as a path segment."""
-        return url_id(self.settings.project_id, "project_id")
+        """The project id as one URL path segment (the ``{project_id}`` of every path)."""
+        return path_segment(self.settings.project_id)
 
     def check(self, resp: Response, what: str) -> Response:
         """Return a 2xx response; raise a clear Huawei error otherwise."""

@@ -45,8 +45,10 @@ def parse_start(body: Mapping[str, Any]) -> str:
 def _group_text(group: Any) -> str | None:
     if not isinstance(group, dict):
         return None
-    parts = [str(group[k]) for k in ("remark", "logs") if group.get(k)]
-    return "; ".join(parts) or None
+    remark, logs = (str(group[k]) if group.get(k) else "" for k in ("remark", "logs"))
+    if remark and remark in logs:
+        return logs
+    return "; ".join(p for p in (remark, logs) if p) or None
 
 
 def parse_result_body(body: Mapping[str, Any], export_id: str) -> ExportStatus:
@@ -55,7 +57,9 @@ def parse_result_body(body: Mapping[str, Any], export_id: str) -> ExportStatus:
     vendor_state = data.get("status") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(vendor_state, str):
         raise ExportResponseError(
-            VENDOR, f"status of export {export_id!r}", message=f"no data.status in the answer: {json.dumps(body)[:200]}"
+            VENDOR,
+            f"status of export {export_id!r}",
+            message=f"no data.status in the answer: {json.dumps(body)[:200]}",
         )
     state = map_state(VENDOR, vendor_state, HUAWEI_DATAARTS_STATES)
     progress = parse_progress(data.get("rate"))
@@ -69,7 +73,12 @@ def parse_result_body(body: Mapping[str, Any], export_id: str) -> ExportStatus:
         if text:
             message = text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "..."
     return ExportStatus(
-        export_id=export_id, vendor_state=vendor_state, state=state, progress=progress, message=message, raw=body
+        export_id=export_id,
+        vendor_state=vendor_state,
+        state=state,
+        progress=progress,
+        message=message,
+        raw=body,
     )
 
 
@@ -139,7 +148,9 @@ class HuaweiDataArtsHook(HuaweiCloudHook):
         if not payload:
             raise ExportConfigError("A DataArts export needs the export-model body (at least 'type').")
         if payload.get("asyn") is False:
-            raise ExportConfigError("DataArts exports are waited for asynchronously: leave 'asyn' out or true.")
+            raise ExportConfigError(
+                "DataArts exports are waited for asynchronously: leave 'asyn' out or true."
+            )
         what = "start an Excel export"
         resp = yield json_request(
             "POST",
@@ -163,7 +174,9 @@ class HuaweiDataArtsHook(HuaweiCloudHook):
         status = yield from self.status_op(export_id)
         if not status.is_success:
             raise ExportRequestError(
-                VENDOR, f"download export {export_id!r}", message=f"the file is not ready ({status.describe()})"
+                VENDOR,
+                f"download export {export_id!r}",
+                message=f"the file is not ready ({status.describe()})",
             )
         return self._result_request(export_id, f"download export {export_id!r}", "all")
 

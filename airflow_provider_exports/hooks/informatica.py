@@ -54,6 +54,8 @@ API = "/public/core/v3"
 SESSION_HEADER = "INFA-SESSION-ID"
 #: The error code IICS sends with an invalid or expired session id.
 SESSION_INVALID_CODE = "AUTH_01"
+#: Error codes that mean the credentials or the session were refused (IDS_085: bad password).
+AUTH_ERROR_CODES = frozenset({SESSION_INVALID_CODE, "IDS_085"})
 #: Sessions expire after 30 minutes without a call (Session IDs page).
 SESSION_IDLE_SECONDS = 30 * 60
 #: Informatica recommends at most this many objects per export job.
@@ -99,7 +101,7 @@ def check(resp: Response, what: str) -> Response:
     code, message = error_fields(resp.body)
     if message is None:
         message = resp.snippet() or None
-    cls = ExportAuthError if resp.status == 401 or code == SESSION_INVALID_CODE else ExportRequestError
+    cls = ExportAuthError if resp.status == 401 or code in AUTH_ERROR_CODES else ExportRequestError
     raise cls(VENDOR, what, status=resp.status, code=code, message=message)
 
 
@@ -392,14 +394,11 @@ class InformaticaHook(ExportHook):
 
     # ---- logout ----------------------------------------------------------------------------
 
-    def logout_op(self, session_id: str) -> Op[bool]:
-        """End a session on the login host; returns whether IICS accepted."""
+    def logout_op(self) -> Op[bool]:
+        """End the session on the login host; returns whether IICS accepted."""
+        # authenticate=True: the transport adds the session id, checking the origin on each hop.
         resp = yield Request(
-            "POST",
-            self.base_url(self.connection) + LOGOUT_PATH,
-            "log out",
-            headers={SESSION_HEADER: session_id, **JSON_ACCEPT},
-            authenticate=False,
+            "POST", self.base_url(self.connection) + LOGOUT_PATH, "log out", headers=JSON_ACCEPT
         )
         return resp.ok
 
@@ -410,15 +409,15 @@ class InformaticaHook(ExportHook):
         session, so a logout would cut off waits still polling with it.
         """
         transport = self.sync_transport()
-        credential = transport.cached_credential()
-        if credential is None:
+        if transport.cached_credential() is None:
             return False
-        transport.invalidate(credential)
         try:
-            return transport.run(self.logout_op(credential.token))
+            return transport.run(self.logout_op())
         except ExportError as exc:
             log.warning("Logging out of %s failed (the session expires on its own): %s", VENDOR, exc)
             return False
+        finally:
+            transport.invalidate(transport.stale_credential())
 
     def test_connection(self) -> tuple[bool, str]:
         """Log in, list one object, log out."""

@@ -25,8 +25,9 @@ def truncate(text: str, limit: int) -> str:
 class FetchExportLogOperator(BaseOperator):
     """Fetches an export's log (for failed exports too: run it with ``trigger_rule="all_done"``).
 
+    The task's return value is the (possibly truncated) log text.
+
     :param max_chars: at most this many characters go to the task log and XCom (head and tail kept).
-    :return: the (possibly truncated) log text.
     """
 
     template_fields: Sequence[str] = ("conn_id", "export_id", "hook_params")

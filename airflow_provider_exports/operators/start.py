@@ -86,7 +86,7 @@ class StartExportOperator(BaseOperator):
                 timeout=self.wait_timeout,
                 success_states=self.success_states,
                 failure_states=self.failure_states,
-                hook_params=self.hook_params,
+                hook_params=self.hook.trigger_hook_params(),
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
         self._wait(export_id)

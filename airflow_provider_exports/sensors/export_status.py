@@ -3,17 +3,60 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_exports.errors import TransientError
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
 from airflow_provider_exports.status import ExportStatus, with_overrides
-from airflow_provider_exports.triggers.export_status import ProgressLog
+from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, ProgressLog
 from airflow_provider_exports.waiting import event_for, finish, make_trigger
+
+try:
+    from airflow.triggers.base import StartTriggerArgs
+
+    HAS_START_TRIGGER_ARGS = True
+except ImportError:  # pragma: no cover - an Airflow without start_from_trigger
+    HAS_START_TRIGGER_ARGS = False
+
+
+def _airflow_version() -> tuple[int, int]:
+    from airflow import __version__
+    from packaging.version import Version
+
+    release = Version(__version__).release
+    return release[0], release[1] if len(release) > 1 else 0
+
+
+def _is_template(value: Any) -> bool:
+    """Whether a templated field's value needs rendering (Jinja markup inside)."""
+    if isinstance(value, str):
+        return any(mark in value for mark in ("{{", "{%", "{#"))
+    if isinstance(value, dict):
+        return any(_is_template(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_is_template(v) for v in value)
+    return False
+
+
+def start_from_trigger_problem(conn_id: Any, export_id: Any, hook_params: Any) -> str | None:
+    """Why these arguments cannot start in the triggerer on this Airflow, or ``None`` if they can."""
+    if not HAS_START_TRIGGER_ARGS or _airflow_version() < (3, 2):
+        return "this Airflow version cannot start tasks in the triggerer (needs Airflow 3.2 or later)"
+    for name, value in (("conn_id", conn_id), ("export_id", export_id), ("hook_params", hook_params)):
+        if isinstance(value, XComArg):
+            return (
+                f"{name} is an XComArg (e.g. start.output): the triggerer renders only Jinja "
+                f'strings, so pass "{{{{ ti.xcom_pull(task_ids=...) }}}}" instead'
+            )
+        if _is_template(value) and _airflow_version() < (3, 3):
+            return f"{name} is a Jinja template: the triggerer renders templates from Airflow 3.3 on"
+    return None
 
 
 class ExportStatusSensor(BaseSensorOperator):
@@ -24,16 +67,31 @@ class ExportStatusSensor(BaseSensorOperator):
     ``poke`` or ``reschedule``). The final status (ids, states, message; no secrets) is the
     task's return value in XCom.
 
+    With ``start_from_trigger=True`` (Airflow 3.2+, templated fields 3.3+) the scheduler hands
+    the task straight to the triggerer: no worker runs it before the wait and there is no first
+    synchronous poll; a worker runs it once, when the wait ends. The triggerer renders the
+    templated fields. Where that cannot work (an XComArg ``export_id``, a Jinja template
+    before Airflow 3.3, an Airflow without the feature) the sensor warns and polls once on a
+    worker as usual; mapped tasks (``.partial(...).expand(...)``) always take the worker path
+    on Airflow 3.3 (the scheduler does not start mapped tasks in the triggerer). The wait's
+    timeout is then Airflow's trigger timeout: ``AirflowSensorTimeout`` without the last state.
+
     :param conn_id: an export connection (Oracle Commerce, Personium, IICS, Huawei).
     :param export_id: the export to wait for (templated; usually ``start.output``).
     :param success_states: vendor states to treat as success, on top of the vendor map.
     :param failure_states: vendor states to treat as failure, on top of the vendor map.
     :param hook_params: non-secret vendor options (see the vendor's page in the docs).
     :param deferrable: wait in the triggerer instead of a worker.
+    :param start_from_trigger: with ``deferrable=True``, start the wait in the triggerer
+        without a worker (see above).
     """
 
     template_fields: Sequence[str] = ("conn_id", "export_id", "hook_params")
     ui_color = "#e8f4fd"
+    #: Set per instance when ``start_from_trigger`` can be used. ``None`` here keeps mapped
+    #: tasks (whose operator is built on the worker) on the worker path.
+    start_trigger_args: Any = None
+    start_from_trigger: bool = False
 
     def __init__(
         self,
@@ -44,6 +102,7 @@ class ExportStatusSensor(BaseSensorOperator):
         failure_states: Sequence[str] | None = None,
         hook_params: dict[str, Any] | None = None,
         deferrable: bool = False,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -55,6 +114,40 @@ class ExportStatusSensor(BaseSensorOperator):
         self.hook_params = dict(hook_params or {})
         self.deferrable = deferrable
         self._last: ExportStatus | None = None
+        self.start_from_trigger = False
+        if start_from_trigger:
+            self._start_in_triggerer()
+
+    def _start_in_triggerer(self) -> None:
+        """Hand the wait to the triggerer from the scheduler, or warn why not."""
+        if not self.deferrable:
+            raise ValueError(f"{self.task_id}: start_from_trigger=True needs deferrable=True")
+        problem = start_from_trigger_problem(self.conn_id, self.export_id, self.hook_params)
+        if problem is not None:
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger ignored, the sensor polls once on a worker "
+                f"and then defers: {problem}",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        self.start_from_trigger = True
+        # Raw values: the triggerer renders the ones named in template_fields in place.
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{ExportStatusTrigger.__module__}.{ExportStatusTrigger.__qualname__}",
+            trigger_kwargs={
+                "conn_id": self.conn_id,
+                "export_id": self.export_id,
+                "poll_interval": float(self.poke_interval),
+                "timeout_at": None,
+                "success_states": self.success_states,
+                "failure_states": self.failure_states,
+                "hook_params": self.hook_params,
+            },
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
 
     @functools.cached_property
     def hook(self) -> ExportHook:
@@ -84,6 +177,11 @@ class ExportStatusSensor(BaseSensorOperator):
             except AirflowSensorTimeout as exc:
                 seen = self._last.describe() if self._last else "no status could be read"
                 raise AirflowSensorTimeout(f"{exc} Last seen: {seen}") from exc
+        if self.start_from_trigger:
+            self.log.info(
+                "start_from_trigger is set but this task runs on a worker (the scheduler did not "
+                "start it in the triggerer); polling once here, then deferring."
+            )
         # One synchronous poll first: a finished export never reaches the triggerer.
         done = self.poke(context)
         if isinstance(done, PokeReturnValue) and done.is_done:
@@ -95,7 +193,8 @@ class ExportStatusSensor(BaseSensorOperator):
             timeout=float(self.timeout),
             success_states=self.success_states,
             failure_states=self.failure_states,
-            hook_params=self.hook_params,
+            # What the first poll learned (e.g. a Personium import seen running) goes along.
+            hook_params=self.hook.trigger_hook_params(),
         )
         self.log.info(
             "Deferring: the triggerer polls export %r every %ss.", self.export_id, self.poke_interval

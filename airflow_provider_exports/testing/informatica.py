@@ -79,9 +79,9 @@ class InformaticaEmulator(Emulator):
     """An IICS login host (main port) and pod (``url_on(1)``).
 
     ``session_idle_timeout`` seconds without a call expire a session (30 minutes in IICS);
-    :meth:`expire_sessions` expires them all now. An expired session is answered with
-    ``expired_status`` and error code ``AUTH_01``. ``expire_sessions_at_poll=n`` expires every
-    session just before the n-th status poll (to expire a session mid-wait from another process).
+    :meth:`expire_credentials` (or an ``expire_auth`` fault) expires them all now. An expired
+    session is answered with ``expired_status`` and error code ``AUTH_01``.
+    ``package_padding`` adds that many random bytes to each package (for large-download tests).
     """
 
     vendor = "informatica_iics"
@@ -94,14 +94,14 @@ class InformaticaEmulator(Emulator):
         password: str = "iics-Secr3t-pa55word",
         session_idle_timeout: float = 30 * 60,
         expired_status: int = 403,
-        expire_sessions_at_poll: int | None = None,
+        package_padding: int = 0,
         **kw: Any,
     ) -> None:
         self.username = username
         self.password = password
         self.session_idle_timeout = session_idle_timeout
         self.expired_status = expired_status
-        self.expire_sessions_at_poll = expire_sessions_at_poll
+        self.package_padding = package_padding
         #: Session id -> time of its last use; 0.0 once expired.
         self.sessions: dict[str, float] = {}
         self.issued_sessions: list[str] = []
@@ -109,7 +109,6 @@ class InformaticaEmulator(Emulator):
         self.logouts = 0
         #: Calls refused because their session id was missing, unknown or expired.
         self.rejections = 0
-        self.status_polls = 0
         self.object_failures: deque[dict[str, str]] = deque()
         kw.setdefault("extra_ports", 1)
         super().__init__(**kw)
@@ -121,6 +120,11 @@ class InformaticaEmulator(Emulator):
         """The ``baseApiUrl`` the login returns: another origin than the login host."""
         return f"{self.url_on(POD)}/saas"
 
+    def secrets(self) -> set[str]:
+        """The password and every session id issued."""
+        with self.lock:
+            return {self.password, *self.issued_sessions}
+
     def connection(self) -> dict[str, Any]:
         return {
             "conn_type": "informatica_iics",
@@ -129,7 +133,7 @@ class InformaticaEmulator(Emulator):
             "password": self.password,
         }
 
-    def expire_sessions(self) -> None:
+    def expire_credentials(self) -> None:
         """Expire every session now (as 30 idle minutes would)."""
         with self.lock:
             self.sessions = dict.fromkeys(self.sessions, 0.0)
@@ -152,12 +156,11 @@ class InformaticaEmulator(Emulator):
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post(f"{SAAS_API}/login", self._on(LOGIN_HOST, self._login))
         router.add_post(f"{SAAS_API}/logout", self._on(LOGIN_HOST, self._logout))
-        router.add_get(f"{SAAS_API}/objects", self._on(POD, self._objects))
+        router.add_get(f"{SAAS_API}/objects", self._on(POD, self._list_objects))
         router.add_post(f"{SAAS_API}/export", self._on(POD, self._start))
         router.add_get(f"{SAAS_API}/export/{{id}}", self._on(POD, self._status))
         router.add_get(f"{SAAS_API}/export/{{id}}/package", self._on(POD, self._package))
         router.add_get(f"{SAAS_API}/export/{{id}}/log", self._on(POD, self._log))
-        router.add_post("/_emulator/expire-sessions", self._admin_expire)
 
     def _on(self, host: int, handler: Handler) -> Handler:
         """Serve ``handler`` on one host only: the login host does not serve the pod's API."""
@@ -174,10 +177,6 @@ class InformaticaEmulator(Emulator):
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         port = sockname[1] if sockname else None
         return self.ports.index(port) if port in self.ports else -1
-
-    async def _admin_expire(self, request: web.Request) -> web.Response:
-        self.expire_sessions()
-        return web.json_response({"expired": len(self.sessions)})
 
     # ---- sessions ------------------------------------------------------------------------------
 
@@ -238,7 +237,7 @@ class InformaticaEmulator(Emulator):
 
     # ---- exports -------------------------------------------------------------------------------
 
-    async def _objects(self, request: web.Request) -> web.Response:
+    async def _list_objects(self, request: web.Request) -> web.Response:
         if isinstance(denied := self._session(request), web.Response):
             return denied
         limit = int(request.query.get("limit", "200"))
@@ -288,11 +287,6 @@ class InformaticaEmulator(Emulator):
         return export.script[min(max(export.polls - 1, 0), len(export.script) - 1)]
 
     async def _status(self, request: web.Request) -> web.Response:
-        with self.lock:
-            self.status_polls += 1
-            expire = self.status_polls == self.expire_sessions_at_poll
-        if expire:
-            self.expire_sessions()
         if isinstance(denied := self._session(request), web.Response):
             return denied
         export = self._export(request)
@@ -301,13 +295,23 @@ class InformaticaEmulator(Emulator):
         step = export.advance()
         return web.json_response(self._job(export, step, expand=request.query.get("expand") == "objects"))
 
+    @staticmethod
+    def _name(export: Export) -> str:
+        return str(export.extra.get("name") or export.export_id)
+
+    @staticmethod
+    def _exported(export: Export) -> list[dict[str, Any]]:
+        """The exported objects (``add_export`` exports: the seed's mapping)."""
+        objects: list[dict[str, Any]] = export.extra.get("objects") or [CATALOG["iIVBNZSpUKFg4N6g2PKUox"]]
+        return objects
+
     def _object_states(self, export: Export, step: Step) -> list[tuple[dict[str, Any], str, str | None]]:
-        objects: list[dict[str, Any]] = export.extra["objects"]
+        objects = self._exported(export)
         if step.state == "SUCCESSFUL":
             return [(o, "SUCCESSFUL", None) for o in objects]
         if step.state != "FAILED":
             return [(o, "IN_PROGRESS", None) for o in objects]
-        failures: dict[str, str] = export.extra["failures"] or {
+        failures: dict[str, str] = export.extra.get("failures") or {
             objects[0]["id"]: step.message or "Export failed."
         }
         return [
@@ -332,7 +336,7 @@ class InformaticaEmulator(Emulator):
             "id": export.export_id,
             "createTime": _iso(export.created_at),
             "updateTime": _iso(time.time()),
-            "name": export.extra["name"],
+            "name": self._name(export),
             "startTime": _iso(export.created_at),
             "endTime": _iso(time.time()) if done else None,
             "status": {"state": step.state, "message": message},
@@ -340,9 +344,9 @@ class InformaticaEmulator(Emulator):
         }
 
     def _package_zip(self, export: Export) -> bytes:
-        objects: list[dict[str, Any]] = export.extra["objects"]
+        objects = self._exported(export)
         metadata = {
-            "jobName": export.extra["name"],
+            "jobName": self._name(export),
             "exportedObjects": [
                 {"objectGuid": o["id"], "objectName": o["name"], "objectType": o["type"]} for o in objects
             ],
@@ -353,6 +357,8 @@ class InformaticaEmulator(Emulator):
             files[f"Explore/{folder}/{obj['name']}.{obj['type']}.zip"] = make_zip(
                 {f"{obj['id']}.json": json.dumps({**obj, "export": export.export_id})}
             )
+        if self.package_padding:
+            files["Explore/padding.bin"] = secrets.token_bytes(self.package_padding)
         return make_zip(files)
 
     async def _package(self, request: web.Request) -> web.StreamResponse:
@@ -380,7 +386,7 @@ class InformaticaEmulator(Emulator):
         start = _iso(export.created_at)
         lines = [
             f"OIE_002 INFO {start} Starting export operation. Execution Client: API Job Name: "
-            f"{export.extra['name']} Organization: Emulated_Org RequestId: {export.export_id} "
+            f"{self._name(export)} Organization: Emulated_Org RequestId: {export.export_id} "
             f"User: {self.username}"
         ]
         if step.state not in ("SUCCESSFUL", "FAILED"):
@@ -393,7 +399,7 @@ class InformaticaEmulator(Emulator):
             else:
                 lines.append(f"OIE_004 INFO {_iso(time.time())} Successfully exported object {target}")
         lines.append(
-            f"OIE_003 INFO {_iso(time.time())} Finished export operation. Job Name: {export.extra['name']} "
+            f"OIE_003 INFO {_iso(time.time())} Finished export operation. Job Name: {self._name(export)} "
             f"Start Time: {start} End Time: {_iso(time.time())} Started by: {self.username} "
             f"Start Method: API Source Organization: Emulated_Org Status: {step.state}"
         )

@@ -215,8 +215,17 @@ class SyncTransport(Engine):
         else:
             raise DownloadError(f"{self.vendor}: {request.safe_target}: too many redirects")
         with raw:
-            if authed and raw.status_code == 401:
-                raise _Rejected()
+            if authed and raw.status_code in (401, 403):
+                # The vendor decides what a rejected credential looks like (IICS: 403 AUTH_01).
+                head = raw.raw.read(4096, decode_content=True) or b""
+                if self.rejected(Response(raw.status_code, dict(raw.headers), head, prepared.url, prepared), True):
+                    raise _Rejected()
+                raise ExportRequestError(
+                    self.vendor,
+                    request.what,
+                    status=raw.status_code,
+                    message=" ".join(head.decode("utf-8", "replace").split())[:300] or None,
+                )
             if raw.status_code == 200 and state.written:
                 # The server ignored the range (or the file changed): start again from zero.
                 sink.seek(0)

@@ -96,7 +96,9 @@ def test_failed_export_names_the_object_and_still_fetches_the_log(
     iics_emulator: InformaticaEmulator, run_dag: Any
 ) -> None:
     iics_emulator.script_next("IN_PROGRESS", "IN_PROGRESS", "FAILED")
-    iics_emulator.fail_objects_next({MAPPING_ID: "Connection 'SQL Server Linux' cannot be exported: access denied."})
+    iics_emulator.fail_objects_next(
+        {MAPPING_ID: "Connection 'SQL Server Linux' cannot be exported: access denied."}
+    )
     result = run_dag(DAG_ID, _env(iics_emulator))
 
     assert result.state == "failed"
@@ -122,9 +124,15 @@ def test_failed_export_names_the_object_and_still_fetches_the_log(
 def test_session_expiring_mid_wait_is_renewed_once(
     make_emulator: Any, run_dag: Any, expired_status: int
 ) -> None:
-    # Poll 1 is the sensor's own poke; poll 3 is the trigger's second, after it used the session.
-    emulator = make_emulator("informatica_iics", expire_sessions_at_poll=3, expired_status=expired_status)
+    emulator = make_emulator("informatica_iics", expired_status=expired_status)
     emulator.script_next(*["IN_PROGRESS"] * 5, "SUCCESSFUL")
+    # Poll 1 is the sensor's own poke; poll 3 is the trigger's second, after it used the session.
+    polls = f"{API}/export/"
+    emulator.inject(
+        Fault("pass", path_prefix=polls, method="GET"),
+        Fault("pass", path_prefix=polls, method="GET"),
+        Fault("expire_auth", path_prefix=polls, method="GET"),
+    )
     result = run_dag(DAG_ID, _env(emulator))
 
     assert result.state == "success", result.output[-4000:]
@@ -133,7 +141,8 @@ def test_session_expiring_mid_wait_is_renewed_once(
     # dag.test runs every task and the trigger in one process, which shares one session: the
     # first login, and one renewal after the expiry.
     assert emulator.logins == 2
-    assert "rejected the credential; logging in again once" in result.output
+    renewals = [line for line in result.output.splitlines() if "rejected the credential" in line]
+    assert len(renewals) == 1 and "transport.aio" in renewals[0], "the trigger renewed the session"
     export = _only_export(emulator)
     assert Path(result.return_value("download_export")).read_bytes() == export.content
     _assert_sessions_stay_on_their_hosts(emulator)
@@ -150,7 +159,8 @@ def test_no_password_or_session_id_in_output_xcom_or_errors(
     assert "Object is locked by another user." in result.output
 
     assert iics_emulator.issued_sessions, "the emulator issued session ids to look for"
-    secrets = {iics_emulator.password, *iics_emulator.issued_sessions}
+    secrets = iics_emulator.secrets()
+    assert secrets == {iics_emulator.password, *iics_emulator.issued_sessions}
     haystacks = {"task and triggerer output": result.output, "xcom": json.dumps(result.xcom)}
     for where, text in haystacks.items():
         for secret in secrets:
@@ -188,13 +198,19 @@ def test_login_goes_to_the_login_host_and_calls_to_the_pod(iics_emulator: Inform
     assert export_id in iics_emulator.exports
 
 
-def test_ids_are_percent_encoded_in_the_path(iics_emulator: InformaticaEmulator) -> None:
+@pytest.mark.parametrize(
+    ("export_id", "raw_segment"),
+    [("a/../b", "a%2F..%2Fb"), ("..", "%2E%2E"), ("%2F", "%252F"), ("with space", "with%20space")],
+)
+def test_ids_are_percent_encoded_in_the_path(
+    iics_emulator: InformaticaEmulator, export_id: str, raw_segment: str
+) -> None:
     hook = _hook(iics_emulator)
-    iics_emulator.add_export("a/../b", "SUCCESSFUL", extra={"name": "odd", "objects": [], "failures": {}})
-    status = hook.get_status("a/../b")
+    iics_emulator.add_export(export_id, "SUCCESSFUL")
+    status = hook.get_status(export_id)
 
-    assert status.is_success
-    assert iics_emulator.requests[-1].raw_path == f"{API}/export/a%2F..%2Fb"
+    assert status.is_success and status.export_id == export_id
+    assert iics_emulator.requests[-1].raw_path == f"{API}/export/{raw_segment}"
 
 
 def test_session_idle_timeout_renews_once_and_keeps_working(make_emulator: Any) -> None:
@@ -214,7 +230,12 @@ def test_rejected_twice_is_an_auth_error(iics_emulator: InformaticaEmulator) -> 
     hook.start_export({"objects": [MAPPING_ID]})
     body = json.dumps({"error": {"code": "AUTH_01", "message": "Invalid session.", "requestId": "r1"}})
     iics_emulator.inject(
-        *[Fault("status", status=403, body=body, content_type="application/json", path_prefix=f"{API}/objects")] * 2
+        *[
+            Fault(
+                "status", status=403, body=body, content_type="application/json", path_prefix=f"{API}/objects"
+            )
+        ]
+        * 2
     )
     with pytest.raises(ExportAuthError, match="rejected again after a fresh login"):
         hook.get_conn().run(hook.check_op())
@@ -235,17 +256,24 @@ def test_html_error_page_from_the_pod_is_named(iics_emulator: InformaticaEmulato
     hook = _hook(iics_emulator)
     export_id = hook.start_export({"objects": [MAPPING_ID]})
     iics_emulator.inject(
-        Fault("body", body="<html><body>Maintenance</body></html>", content_type="text/html", path_prefix=f"{API}/export/")
+        Fault(
+            "body",
+            body="<html><body>Maintenance</body></html>",
+            content_type="text/html",
+            path_prefix=f"{API}/export/",
+        )
     )
     with pytest.raises(ExportRequestError, match="expected JSON, got an HTML page"):
         hook.get_status(export_id)
 
 
-def test_package_of_an_unfinished_export_is_refused_before_download(iics_emulator: InformaticaEmulator) -> None:
+def test_package_of_an_unfinished_export_is_refused_before_download(
+    iics_emulator: InformaticaEmulator,
+) -> None:
     hook = _hook(iics_emulator)
     iics_emulator.script_next("IN_PROGRESS")
     export_id = hook.start_export({"objects": [MAPPING_ID]})
-    with pytest.raises(ExportRequestError, match="not available .*'IN_PROGRESS'"):
+    with pytest.raises(ExportRequestError, match=r"not available .*'IN_PROGRESS'"):
         hook.download(export_id, io.BytesIO())
     assert not iics_emulator.requests_to(f"{API}/export/{export_id}/package")
 

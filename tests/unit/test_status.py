@@ -24,7 +24,8 @@ from airflow_provider_exports.status import (
             {"succeeded", "failed", "aborted"},
             {"pending", "processing", "paused", "blocked"},
         ),
-        (st.INFORMATICA_STATES, {"SUCCESSFUL", "FAILED"}, {"IN_PROGRESS"}),
+        # QUEUED: third-party client code; NOT_STARTED: the v3 import pages (docs/informatica_iics.md).
+        (st.INFORMATICA_STATES, {"SUCCESSFUL", "FAILED"}, {"QUEUED", "NOT_STARTED", "IN_PROGRESS"}),
         (st.HUAWEI_DATAARTS_STATES, {"success", "fail"}, {"importing"}),
         (st.HUAWEI_WORKSPACE_STATES, {"SUCCESS", "FAIL", "EXPIRED"}, {"CREATING"}),
         (

@@ -1,0 +1,275 @@
+"""Huawei Cloud Workspace: export tasks of the Export Center.
+
+Sources: shared/seeds/004 (``GET /v2/{project_id}/export-tasks``) and shared/vendor-apis/huawei.md
+section 3 (the export calls that return ``task_id``, the download endpoint). There is no
+single-task status call: a task is found in the list, filtered by ``task_id`` and paged in case the
+filter is not applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
+from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer
+from airflow_provider_exports.status import (
+    HUAWEI_WORKSPACE_STATES,
+    ExportState,
+    ExportStatus,
+    map_state,
+    parse_time,
+)
+from airflow_provider_exports.transport import Op, Request, json_request, path_segment
+
+VENDOR = "Huawei Cloud Workspace"
+#: The list's largest page (documented range 1-100).
+MAX_PAGE_SIZE = 100
+#: Pages read at most when looking for one task (with the largest page: 10,000 tasks).
+MAX_PAGES = 100
+EXPIRED_MESSAGE = "the export file has expired and can no longer be downloaded; start a new export"
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    """One Workspace call that starts an export task and answers ``{"task_id": ...}``."""
+
+    method: str
+    #: Path after ``/{version}/{project_id}``; ``{name}`` parts come from the params.
+    path: str
+    version: str = "v3"
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Export calls from huawei.md section 3; ``params`` go into the JSON body (POST) or the query (GET).
+EXPORT_KINDS: Mapping[str, ExportKind] = {
+    "users": ExportKind("POST", "/users/export"),
+    # 'language' is required by the API; English unless the payload says otherwise.
+    "desktops": ExportKind("GET", "/desktops/export", defaults={"language": "en_US"}),
+    "desktop_connections": ExportKind("GET", "/desktops/connections/export"),
+    "group_users": ExportKind("GET", "/groups/{group_id}/users/export"),
+    "app_user_access_metrics": ExportKind("POST", "/statistics/metrics/app-user-access/export", version="v2"),
+    "desktop_metrics": ExportKind("GET", "/statistics/metrics/desktops/export"),
+    "user_metrics": ExportKind("GET", "/statistics/metrics/users/export"),
+    "binding_desktops_template": ExportKind("GET", "/terminals/binding-desktops/template/export"),
+}
+
+
+def query_value(value: Any) -> str:
+    """A query value as the API expects it: booleans ``true``/``false``, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(query_value(v) for v in value)
+    return str(value)
+
+
+def parse_task_id(body: Mapping[str, Any]) -> str:
+    """The ``task_id`` of an export call's answer."""
+    task_id = body.get("task_id")
+    if not isinstance(task_id, str) or not task_id:
+        raise ExportResponseError(
+            VENDOR, "start an export task", message=f"the answer has no task_id: {json.dumps(body)[:200]}"
+        )
+    return task_id
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of ``GET /v2/{project_id}/export-tasks``."""
+
+    items: list[Mapping[str, Any]]
+    count: int | None
+
+    def find(self, task_id: str) -> Mapping[str, Any] | None:
+        """The item of ``task_id`` on this page, if any."""
+        return next((item for item in self.items if item.get("task_id") == task_id), None)
+
+
+def parse_task_page(body: Mapping[str, Any]) -> TaskPage:
+    """Read ``export_tasks`` and ``count``."""
+    items = body.get("export_tasks")
+    if not isinstance(items, list):
+        raise ExportResponseError(
+            VENDOR,
+            "list export tasks",
+            message=f"the answer has no export_tasks list: {json.dumps(body)[:200]}",
+        )
+    count = body.get("count")
+    return TaskPage(
+        items=[item for item in items if isinstance(item, dict)],
+        count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def parse_task(item: Mapping[str, Any], task_id: str) -> ExportStatus:
+    """Map an ExportTaskItem: ``status`` with ``fail_reason``/``error_code`` for failures."""
+    vendor_state = item.get("status")
+    if not isinstance(vendor_state, str):
+        raise ExportResponseError(
+            VENDOR,
+            f"status of export task {task_id!r}",
+            message=f"the task has no status: {json.dumps(item)[:200]}",
+        )
+    state = map_state(VENDOR, vendor_state, HUAWEI_WORKSPACE_STATES)
+    message = code = None
+    if state not in (ExportState.SUCCEEDED, ExportState.RUNNING):
+        message, code = _text(item.get("fail_reason")), _text(item.get("error_code"))
+    if state is ExportState.EXPIRED:
+        message = f"{message}; {EXPIRED_MESSAGE}" if message else EXPIRED_MESSAGE
+    file_name = _text(item.get("file_name"))
+    return ExportStatus(
+        export_id=task_id,
+        vendor_state=vendor_state,
+        state=state,
+        progress=100 if state is ExportState.SUCCEEDED else None,
+        message=message,
+        error_code=code,
+        started_at=parse_time(item.get("create_time")),
+        ended_at=parse_time(item.get("end_time")),
+        artifacts={"file_name": file_name} if file_name else {},
+        raw=item,
+    )
+
+
+class HuaweiWorkspaceHook(HuaweiCloudHook):
+    """Workspace export tasks (users, desktops, ... lists as files).
+
+    Payload: ``{"export": "<kind>", "params": {...}}`` with a kind of :data:`EXPORT_KINDS`.
+    Export id: the ``task_id``. Option (``hook_params``): ``list_page_size`` (1-100, default 100).
+    """
+
+    conn_type = "huawei_workspace"
+    hook_name = "Huawei Cloud Workspace"
+    vendor = VENDOR
+    default_conn_name = "huawei_workspace_default"
+    service_host = "workspace"
+
+    @property
+    def page_size(self) -> int:
+        """Tasks per list page (``list_page_size`` option)."""
+        value = self.options.get("list_page_size", MAX_PAGE_SIZE)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+            raise ExportConfigError(
+                f"list_page_size must be an integer from 1 to {MAX_PAGE_SIZE}, not {value!r}"
+            )
+        return value
+
+    def start_request(self, payload: Mapping[str, Any]) -> Request:
+        """The call that creates the export task the payload asks for."""
+        name = payload.get("export")
+        kind = EXPORT_KINDS.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise ExportConfigError(
+                f"A Workspace export payload needs 'export', one of {', '.join(EXPORT_KINDS)}; got {name!r}."
+            )
+        params = payload.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise ExportConfigError("A Workspace export payload's 'params' must be an object.")
+        params = {**kind.defaults, **params}
+        path = kind.path
+        while "{" in path:
+            key = path[path.index("{") + 1 : path.index("}")]
+            value = params.pop(key, None)
+            if value in (None, ""):
+                raise ExportConfigError(f"The Workspace export {name!r} needs params.{key}.")
+            path = path.replace("{" + key + "}", path_segment(str(value)))
+        url = f"/{kind.version}/{self.project_path}{path}"
+        what = f"start a {name} export task"
+        if kind.method == "POST":
+            return json_request("POST", url, what, params, idempotent=False)
+        query = tuple((key, query_value(value)) for key, value in params.items() if value is not None)
+        return Request(
+            "GET", url, what, headers={"Accept": "application/json"}, params=query, idempotent=False
+        )
+
+    def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
+        request = self.start_request(payload)
+        resp = yield request
+        self.check(resp, request.what)
+        return parse_task_id(json_answer(resp, VENDOR, request.what))
+
+    def find_task_op(self, task_id: str) -> Op[Mapping[str, Any]]:
+        """The task's list item: filtered by ``task_id``, paged in case the filter is ignored."""
+        if not task_id:
+            raise ExportConfigError("an empty export task id cannot be looked up")
+        what = f"status of export task {task_id!r}"
+        offset = 0
+        for _ in range(MAX_PAGES):
+            resp = yield Request(
+                "GET",
+                f"/v2/{self.project_path}/export-tasks",
+                what,
+                headers={"Accept": "application/json"},
+                params=(
+                    ("task_id", task_id),
+                    # Newest first: a just-started task is on the first page even unfiltered.
+                    ("sort_field", "create_time"),
+                    ("sort_type", "DESC"),
+                    ("offset", str(offset)),
+                    ("limit", str(self.page_size)),
+                ),
+            )
+            self.check(resp, what)
+            page = parse_task_page(json_answer(resp, VENDOR, what))
+            item = page.find(task_id)
+            if item is not None:
+                return item
+            offset += len(page.items)
+            if not page.items:
+                break
+            if (offset >= page.count) if page.count is not None else (len(page.items) < self.page_size):
+                break
+        raise ExportRequestError(
+            VENDOR,
+            what,
+            status=404,
+            message=f"the task is not in the export task list ({offset} tasks checked): "
+            "the id is wrong or the task was deleted",
+        )
+
+    def status_op(self, export_id: str) -> Op[ExportStatus]:
+        item = yield from self.find_task_op(export_id)
+        return parse_task(item, export_id)
+
+    def download_op(self, export_id: str) -> Op[Request]:
+        status = yield from self.status_op(export_id)
+        if not status.is_success:
+            raise ExportRequestError(
+                VENDOR,
+                f"download export task {export_id!r}",
+                message=f"no file to download ({status.describe()})",
+            )
+        return Request(
+            "GET",
+            f"/v2/{self.project_path}/export-tasks/{path_segment(export_id)}/download",
+            f"download export task {export_id!r}",
+        )
+
+    def log_op(self, export_id: str) -> Op[str]:
+        status = yield from self.status_op(export_id)
+        # Workspace keeps no log for export tasks: the task record is the closest thing.
+        return status.describe() + "\n" + json.dumps(dict(status.raw), indent=2)
+
+    def check_op(self) -> Op[str]:
+        what = "list export tasks"
+        resp = yield Request(
+            "GET",
+            f"/v2/{self.project_path}/export-tasks",
+            what,
+            headers={"Accept": "application/json"},
+            params=(("limit", "1"),),
+        )
+        self.check(resp, what)
+        page = parse_task_page(json_answer(resp, VENDOR, what))
+        count = page.count if page.count is not None else len(page.items)
+        return (
+            f"Connected to {VENDOR}: project {self.settings.project_id}, {count} export tasks "
+            f"({self.settings.auth_type} authentication)."
+        )

@@ -1,0 +1,421 @@
+"""Personium cell emulator: the ``__token`` endpoint (password and refresh-token grants, tokens
+that expire), ``__export`` / ``__import`` with scripted status answers, and the snapshot area
+(``PROPFIND`` / ``GET`` / ``DELETE``) where an export leaves ``{Name}.zip`` or ``{Name}.error``.
+
+It behaves like personium-core where the docs are silent: ``__export`` knows only ``ready`` and
+``exportation in progress``; a failed import keeps the cell in ``import failed`` state (and
+``GET __import`` answers with that failure) until an import succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from airflow_provider_exports.testing.emulator import (
+    Emulator,
+    Export,
+    Step,
+    TokenBook,
+    bearer,
+    json_error,
+    make_zip,
+    serve_bytes,
+)
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,192}")
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+COMMON_HEADERS = {"Access-Control-Allow-Origin": "*", "X-Personium-Version": "1.7.21"}
+
+
+def iso(epoch: float) -> str:
+    """Personium's time format: ``2017-02-13T09:00:00.000Z``."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
+
+
+def message_doc(code: str, message: str) -> dict[str, Any]:
+    """Personium's message format (API errors, ``.error`` files, import failures)."""
+    return {"code": code, "message": {"lang": "en", "value": message}}
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    return json_error(status, message_doc(code, message))
+
+
+def token_error(status: int, error_code: str, code: str, message: str) -> web.Response:
+    """The token endpoint's OAuth error body."""
+    return json_error(status, {"error": error_code, "error_description": f"[{code}] - {message}"})
+
+
+def snapshot_zip(cell: str, name: str) -> bytes:
+    """A small archive laid out like a Personium cell snapshot."""
+    manifest = {"export_version": 2, "unit_url": "https://unit.example/", "create_date": 1486462510467}
+    rows = "\n".join(json.dumps({"_type": "Account", "_id": f"{name}-{n}", "_source": {}}) for n in range(40))
+    return make_zip(
+        {
+            "00_meta/00_manifest.json": json.dumps(manifest),
+            "00_meta/01_cell.json": json.dumps({"_source": {"s": {"Name": cell}}}),
+            "10_odata/Account.pjson": rows,
+            "20_webdav/__/index.html": f"<html>{name}</html>",
+        }
+    )
+
+
+def multistatus(entries: list[tuple[str, bytes, str]]) -> str:
+    """A PROPFIND answer like the one on the 505 page."""
+    parts = []
+    for href, data, content_type in entries:
+        parts.append(
+            f"<response><href>{escape(href)}</href><propstat><prop>"
+            "<creationdate>2017-02-15T01:52:34.635+0000</creationdate>"
+            f"<getcontentlength>{len(data)}</getcontentlength>"
+            f"<getcontenttype>{content_type}</getcontenttype>"
+            "<getlastmodified>Wed, 15 Feb 2017 01:52:34 GMT</getlastmodified>"
+            '<resourcetype/><acl xmlns:p="urn:x-personium:xmlns"/>'
+            "</prop><status>HTTP/1.1 200 OK</status></propstat></response>"
+        )
+    return '<multistatus xmlns="DAV:">' + "".join(parts) + "</multistatus>"
+
+
+class PersoniumEmulator(Emulator):
+    """One Personium cell at ``{url}/{cell}/``, with an account that holds the root privilege.
+
+    Export scripts: ``exportation in progress`` steps, then ``ready``; a ``ready`` step with a
+    ``code`` ends the export in failure (``{Name}.error``), without one in success
+    (``{Name}.zip``). ``ready`` steps before the first running step are the moment between the
+    202 and the export's start. Import scripts use ``importation in progress``, ``ready`` and
+    ``import failed`` (with ``code``/``message``).
+
+    ``expire_tokens_on_poll=n`` makes every access token expire when the n-th status request
+    (``GET __export`` or ``GET __import``) arrives, as a server-side expiry mid-wait would.
+    """
+
+    vendor = "personium"
+    default_script: ClassVar[list[Step]] = [
+        Step("ready"),
+        Step("exportation in progress", 0),
+        Step("exportation in progress", 45),
+        Step("exportation in progress", 100),
+        Step("ready"),
+    ]
+    default_import_script: ClassVar[list[Step]] = [
+        Step("ready"),
+        Step("importation in progress", 0),
+        Step("importation in progress", 81),
+        Step("ready"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        cell: str = "cell1",
+        username: str = "airflow-root",
+        password: str = "pw-Personium-0123456789",
+        token_ttl: float = 3600.0,
+        refresh_ttl: float = 86400.0,
+        expire_tokens_on_poll: int | None = None,
+        **kw: Any,
+    ) -> None:
+        self.cell = cell
+        self.username = username
+        self.password = password
+        self.tokens = TokenBook(token_ttl)
+        self.refresh_tokens = TokenBook(refresh_ttl)
+        self.expire_tokens_on_poll = expire_tokens_on_poll
+        #: (grant_type, status polls served before it), in order.
+        self.grants: list[tuple[str, int]] = []
+        self.status_polls = 0
+        #: File name -> bytes: the cell's snapshot area.
+        self.snapshots: dict[str, bytes] = {}
+        #: {Name}.zip directories created by a POST __export (they exist before the file does).
+        self.reserved: set[str] = set()
+        self.imports: dict[str, Export] = {}
+        self.current_export: Export | None = None
+        self.current_import: Export | None = None
+        #: The import failure the cell is stuck in (``GET __import`` answers it), if any.
+        self.import_error: dict[str, Any] | None = None
+        super().__init__(**kw)
+
+    @property
+    def cell_url(self) -> str:
+        return f"{self.url}/{self.cell}/"
+
+    def connection(self) -> dict[str, Any]:
+        return {
+            "conn_type": "personium",
+            "host": self.cell_url,
+            "login": self.username,
+            "password": self.password,
+        }
+
+    def token_connection(self) -> dict[str, Any]:
+        """A connection holding an issued access and refresh token (no password)."""
+        access, _ = self.tokens.issue()
+        refresh, _ = self.refresh_tokens.issue()
+        return {
+            "conn_type": "personium",
+            "host": self.cell_url,
+            "extra": {"access_token": access, "refresh_token": refresh},
+        }
+
+    def expire_credentials(self) -> None:
+        """Access tokens expire; refresh tokens stay valid (they live 24 hours by default)."""
+        self.tokens.expire_all()
+
+    # ---- scripting helpers ---------------------------------------------------------------------
+
+    def add_snapshot(self, name: str, content: bytes | None = None) -> bytes:
+        """Put ``{name}.zip`` in the snapshot area (as an earlier export or an upload would)."""
+        data = content if content is not None else snapshot_zip(self.cell, name)
+        self.snapshots[f"{name}.zip"] = data
+        return data
+
+    def fail_imports_as(self, name: str, started_at: float, code: str, message: str) -> None:
+        """Leave the cell in ``import failed`` state from an earlier import of ``name``."""
+        self.import_error = {
+            "status": "import failed",
+            "started_at": iso(started_at),
+            "progress": "40%",
+            "importation_name": name,
+            "message": message_doc(code, message),
+        }
+
+    # ---- routes --------------------------------------------------------------------------------
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        base = f"/{self.cell}"
+        router.add_post(f"{base}/__token", self._token)
+        router.add_get(f"{base}/__export", self._export_status)
+        router.add_post(f"{base}/__export", self._export_start)
+        router.add_get(f"{base}/__import", self._import_status)
+        router.add_post(f"{base}/__import", self._import_start)
+        router.add_route("PROPFIND", f"{base}/__snapshot", self._propfind_area)
+        router.add_route("PROPFIND", f"{base}/__snapshot/{{file}}", self._propfind_file)
+        router.add_get(f"{base}/__snapshot/{{file}}", self._get_file)
+        router.add_delete(f"{base}/__snapshot/{{file}}", self._delete_file)
+
+    def _checked(self, request: web.Request) -> web.Response | None:
+        """Personium's checks before any resource: request key format, then the token."""
+        key = request.headers.get("X-Personium-RequestKey")
+        if key is not None and not REQUEST_KEY.fullmatch(key):
+            return error(400, "PR400-EV-0002", "Request header is invalid [X-Personium-RequestKey].")
+        token = bearer(request)
+        if token is None:
+            return error(401, "PR401-AU-0001", "Authorization required.")
+        if not self.tokens.valid(token):
+            return error(401, "PR401-AU-0002", "Access token expired.")
+        return None
+
+    # ---- token endpoint ------------------------------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.Response:
+        key = request.headers.get("X-Personium-RequestKey")
+        if key is not None and not REQUEST_KEY.fullmatch(key):
+            return error(400, "PR400-EV-0002", "Request header is invalid [X-Personium-RequestKey].")
+        form = await request.post()
+        grant = str(form.get("grant_type", ""))
+        self.grants.append((grant, self.status_polls))
+        extra: dict[str, Any] = {}
+        if grant == "password":
+            if form.get("username") != self.username or form.get("password") != self.password:
+                return token_error(400, "invalid_grant", "PR400-AN-0017", "Authentication failed.")
+            extra = {"last_authenticated": int(time.time() * 1000), "failed_count": 0}
+        elif grant == "refresh_token":
+            if not self.refresh_tokens.valid(str(form.get("refresh_token", ""))):
+                return token_error(400, "invalid_grant", "PR400-AN-0010", "Token expired or invalid.")
+        else:
+            return token_error(400, "unsupported_grant_type", "PR400-AN-0001", "Unsupported grant type.")
+        access, ttl = self.tokens.issue()
+        refresh, refresh_ttl = self.refresh_tokens.issue()
+        body = {
+            "access_token": access,
+            "refresh_token_expires_in": refresh_ttl,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "scope": "root",
+            "expires_in": ttl,
+            **extra,
+        }
+        return web.json_response(body, headers=COMMON_HEADERS)
+
+    # ---- export --------------------------------------------------------------------------------
+
+    async def _export_start(self, request: web.Request) -> web.Response:
+        if denied := self._checked(request):
+            return denied
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return error(400, "PR400-OD-0001", "JSON parse error.")
+        name = body.get("Name") if isinstance(body, dict) else None
+        if name is None:
+            name = self.cell + datetime.now(timezone.utc).strftime("_%Y%m%d_%H%M%S")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            return error(400, "PR400-OD-0006", "request body format error. field [Name]")
+        if f"{name}.zip" in self.snapshots or f"{name}.zip" in self.reserved:
+            return error(409, "PR409-DV-0002", f"File [{name}.zip] already exists.")
+        self.reserved.add(f"{name}.zip")
+        export = self.new_export(name, payload=body, file_name=f"{name}.zip")
+        export.content = snapshot_zip(self.cell, name)
+        export.extra["ran"] = False
+        self.current_export = export
+        return web.Response(status=202, headers={**COMMON_HEADERS, "Location": self.cell_url + "__export"})
+
+    def _poll(self) -> None:
+        self.status_polls += 1
+        if self.expire_tokens_on_poll is not None and self.status_polls == self.expire_tokens_on_poll:
+            self.expire_credentials()
+
+    async def _export_status(self, request: web.Request) -> web.Response:
+        self._poll()
+        if denied := self._checked(request):
+            return denied
+        export = self.current_export
+        if export is None:
+            return web.json_response({"status": "ready"}, headers=COMMON_HEADERS)
+        step = export.advance()
+        if step.state == "exportation in progress":
+            export.extra["ran"] = True
+            body: dict[str, Any] = {
+                "status": step.state,
+                "started_at": iso(export.created_at),
+                "progress": f"{step.progress or 0}%",
+                "exportation_name": export.export_id,
+            }
+        else:
+            if step.state == "ready" and export.extra.get("ran"):
+                self._finish_export(export, step)
+            body = {"status": step.state}
+        return web.json_response(body, headers=COMMON_HEADERS)
+
+    def _finish_export(self, export: Export, step: Step) -> None:
+        """Like SnapshotFileExportRunner: a .zip on success; on failure the .zip directory is
+        removed and a .error file written."""
+        if export.extra.get("finished"):
+            return
+        export.extra["finished"] = True
+        name = export.export_id
+        self.reserved.discard(f"{name}.zip")
+        if step.code:
+            doc = message_doc(step.code, step.message or "")
+            self.snapshots[f"{name}.error"] = json.dumps(doc).encode()
+        else:
+            self.snapshots[f"{name}.zip"] = export.content
+
+    # ---- import --------------------------------------------------------------------------------
+
+    async def _import_start(self, request: web.Request) -> web.Response:
+        if denied := self._checked(request):
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(400, "PR400-OD-0001", "JSON parse error.")
+        name = body.get("Name") if isinstance(body, dict) else None
+        if name is None:
+            return error(400, "PR400-OD-0009", "[Name] is required.")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            return error(400, "PR400-OD-0006", "request body format error. field [Name]")
+        if f"{name}.zip" not in self.snapshots:
+            return error(404, "PR404-DV-0001", f"Resource not found. [{name}.zip].")
+        with self.lock:
+            script = self.scripts.popleft() if self.scripts else list(self.default_import_script)
+        job = Export(export_id=name, script=script, payload=body, file_name=f"{name}.zip")
+        self.imports[name] = job
+        self.current_import = job
+        return web.Response(status=202, headers={**COMMON_HEADERS, "Location": self.cell_url + "__import"})
+
+    async def _import_status(self, request: web.Request) -> web.Response:
+        self._poll()
+        if denied := self._checked(request):
+            return denied
+        job = self.current_import
+        body: dict[str, Any] = {"status": "ready"}
+        if job is not None:
+            step = job.advance()
+            running = {
+                "started_at": iso(job.created_at),
+                "progress": f"{step.progress or 0}%",
+                "importation_name": job.export_id,
+            }
+            if step.state == "import failed" and not job.extra.get("finished"):
+                job.extra["finished"] = True
+                doc = message_doc(step.code or "PR500-SV-0000", step.message or "")
+                self.import_error = {"status": step.state, **running, "message": doc}
+            elif step.state == "ready" and job.extra.get("ran") and not job.extra.get("finished"):
+                # Only a successful import returns the cell to normal.
+                job.extra["finished"] = True
+                self.import_error = None
+            elif step.state == "importation in progress":
+                job.extra["ran"] = True
+                body = {"status": step.state, **running}
+            elif step.state not in ("ready", "import failed"):
+                body = {"status": step.state}
+        if self.import_error is not None:
+            # A cell in 'import failed' state answers with the error file, whatever runs now.
+            body = self.import_error
+        return web.json_response(body, headers=COMMON_HEADERS)
+
+    # ---- snapshot area -------------------------------------------------------------------------
+
+    def _depth(self, request: web.Request) -> str | web.Response:
+        depth = request.headers.get("Depth")
+        if depth is None:
+            return error(400, "PR400-DV-0010", "Header Depth is required.")
+        if depth not in ("0", "1"):
+            return error(400, "PR400-DV-0003", f"Invalid depth header value:[{depth}].")
+        return depth
+
+    def _entry(self, file_name: str) -> tuple[str, bytes, str]:
+        kind = "application/json" if file_name.endswith(".error") else "application/zip"
+        return f"{self.cell_url}__snapshot/{file_name}", self.snapshots[file_name], kind
+
+    async def _propfind_area(self, request: web.Request) -> web.Response:
+        if denied := self._checked(request):
+            return denied
+        depth = self._depth(request)
+        if isinstance(depth, web.Response):
+            return depth
+        files = sorted(self.snapshots) if depth == "1" else []
+        xml = multistatus([self._entry(f) for f in files])
+        return web.Response(status=207, text=xml, content_type="application/xml", headers=COMMON_HEADERS)
+
+    def _missing(self, file_name: str) -> web.Response:
+        return error(404, "PR404-DV-0001", f"Resource not found. [{self.cell_url}__snapshot/{file_name}].")
+
+    async def _propfind_file(self, request: web.Request) -> web.Response:
+        if denied := self._checked(request):
+            return denied
+        depth = self._depth(request)
+        if isinstance(depth, web.Response):
+            return depth
+        file_name = request.match_info["file"]
+        if file_name not in self.snapshots:
+            return self._missing(file_name)
+        xml = multistatus([self._entry(file_name)])
+        return web.Response(status=207, text=xml, content_type="application/xml", headers=COMMON_HEADERS)
+
+    async def _get_file(self, request: web.Request) -> web.StreamResponse:
+        if denied := self._checked(request):
+            return denied
+        file_name = request.match_info["file"]
+        if file_name not in self.snapshots:
+            return self._missing(file_name)
+        _, data, kind = self._entry(file_name)
+        return await serve_bytes(request, data, content_type=kind)
+
+    async def _delete_file(self, request: web.Request) -> web.Response:
+        if denied := self._checked(request):
+            return denied
+        file_name = request.match_info["file"]
+        if self.snapshots.pop(file_name, None) is None:
+            return self._missing(file_name)
+        return web.Response(status=204, headers=COMMON_HEADERS)

@@ -1,0 +1,189 @@
+"""The two-triggerer scenario, shared by the scale tests, ``scripts/scale_demo.py`` and the benchmark.
+
+Exports are held ``processing`` in the emulator until the scenario releases them, so a
+triggerer is always killed mid-wait, whatever the machine's speed: start a DAG run, wait until
+every sensor is deferred and polled by a triggerer, SIGKILL one triggerer, wait until the
+survivor owns (and polls) every trigger, release the exports, wait for the run to end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stack.airflow_stack import AirflowStack
+
+from airflow_provider_exports.testing.emulator import Emulator, Step
+
+STATUS_PATH = "/ccadmin/v1/exportProcess/"
+#: What the two HTTP clients send: requests (workers) and aiohttp (the triggerer).
+WORKER_AGENT = "python-requests"
+TRIGGERER_AGENT = "aiohttp"
+
+
+def hold_exports(emulator: Emulator, export_ids: Iterable[str]) -> None:
+    """Register exports that stay ``processing`` until :func:`release_exports` (the last step sticks)."""
+    for export_id in export_ids:
+        emulator.add_export(export_id, Step("pending"), Step("processing", 10))
+
+
+def release_exports(emulator: Emulator, export_ids: Iterable[str]) -> None:
+    """Let each export finish: its next poll sees 90 %, the one after that ``succeeded``."""
+    with emulator.lock:
+        for export_id in export_ids:
+            export = emulator.exports[export_id]
+            served = [export.script[min(i, len(export.script) - 1)] for i in range(export.polls)]
+            export.script = [*served, Step("processing", 90), Step("succeeded", 100)]
+
+
+def polls_by_agent(emulator: Emulator, export_ids: Iterable[str]) -> dict[str, Counter[str]]:
+    """Status polls per export, split by client (``worker`` = requests, ``triggerer`` = aiohttp)."""
+    wanted = set(export_ids)
+    counts: dict[str, Counter[str]] = {"worker": Counter(), "triggerer": Counter(), "other": Counter()}
+    with emulator.lock:
+        records = list(emulator.requests)
+    for record in records:
+        if not record.path.startswith(STATUS_PATH):
+            continue
+        export_id = record.path[len(STATUS_PATH) :]
+        if export_id not in wanted:
+            continue
+        agent = record.headers.get("User-Agent", "")
+        kind = "worker" if WORKER_AGENT in agent else "triggerer" if TRIGGERER_AGENT in agent else "other"
+        counts[kind][export_id] += 1
+    return counts
+
+
+@dataclass
+class ScenarioResult:
+    """What happened in one run of the scenario (times in seconds from the DAG run's start)."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    n: int
+    all_deferred_after: float
+    takeover_after_kill: float
+    finished_after: float
+    dead_job: int
+    survivor_job: int
+    triggers_per_job_before_kill: dict[int, int]
+    moved_triggers: int
+    task_instances: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    xcoms: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        per_job = ", ".join(f"job {j}: {c}" for j, c in sorted(self.triggers_per_job_before_kill.items()))
+        return (
+            f"{self.dag_id}: {self.n} waits, all deferred after {self.all_deferred_after:.1f}s; "
+            f"triggers before the kill: {per_job}; SIGKILLed job {self.dead_job}, its "
+            f"{self.moved_triggers} triggers moved to job {self.survivor_job} in "
+            f"{self.takeover_after_kill:.1f}s; run {self.state} after {self.finished_after:.1f}s"
+        )
+
+
+def _sensor_tis(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    return [ti for ti in stack.task_instances(dag_id, run_id) if ti["task_id"].startswith("wait")]
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, stack: AirflowStack, interval: float = 1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{stack.diagnostics()}")
+
+
+def run_scenario(
+    stack: AirflowStack,
+    emulator: Emulator,
+    dag_id: str,
+    export_ids: list[str],
+    *,
+    kill_index: int = 0,
+    timeout: float = 600,
+    say: Callable[[str], None] = lambda _: None,
+) -> ScenarioResult:
+    """Run the scenario (see the module docstring) on a stack with two triggerers."""
+    survivor_index = 1 - kill_index
+    hold_exports(emulator, export_ids)
+    stack.wait_for_dag(dag_id)
+    run_id = stack.trigger_dag(dag_id)
+    started = time.monotonic()
+    say(f"started {dag_id} run {run_id}")
+
+    def _all_waiting() -> bool:
+        tis = _sensor_tis(stack, dag_id, run_id)
+        bad = [ti for ti in tis if ti["state"] in ("failed", "upstream_failed", "up_for_retry")]
+        if bad:
+            raise AssertionError(f"sensors failed before the kill: {bad[:5]}")
+        deferred = sum(ti["state"] == "deferred" for ti in tis)
+        polled = polls_by_agent(emulator, export_ids)["triggerer"]
+        say(f"  {deferred}/{len(export_ids)} deferred, {len(polled)} polled by a triggerer")
+        return deferred == len(export_ids) and len(polled) == len(export_ids)
+
+    _wait("every sensor deferred and polled by a triggerer", _all_waiting, timeout, stack, interval=3)
+    all_deferred_after = time.monotonic() - started
+    tis = {ti["trigger_id"] for ti in _sensor_tis(stack, dag_id, run_id)}
+    before = {t["id"]: t["triggerer_id"] for t in stack.triggers() if t["id"] in tis}
+    per_job = Counter(before.values())
+    say(f"triggers per triggerer job before the kill: {dict(per_job)}")
+
+    dead_job = stack.kill_triggerer(kill_index)
+    killed_at = time.monotonic()
+    survivor_job = stack.triggerer(survivor_index).job_id
+    assert survivor_job is not None
+    moved = sorted(t for t, job in before.items() if job == dead_job)
+    say(f"SIGKILLed triggerer {kill_index} (job {dead_job}) holding {len(moved)} triggers")
+
+    def _taken_over() -> bool:
+        owners = Counter(t["triggerer_id"] for t in stack.triggers() if t["id"] in tis)
+        return set(owners) == {survivor_job}
+
+    _wait("the survivor to own every trigger", _taken_over, timeout, stack)
+    takeover = time.monotonic() - killed_at
+    say(f"triggerer job {survivor_job} owns all triggers {takeover:.1f}s after the kill")
+
+    snapshot = polls_by_agent(emulator, export_ids)["triggerer"]
+
+    def _survivor_polls_all() -> bool:
+        now = polls_by_agent(emulator, export_ids)["triggerer"]
+        return all(now[e] > snapshot[e] for e in export_ids)
+
+    _wait("the survivor to poll every export", _survivor_polls_all, timeout, stack)
+    release_exports(emulator, export_ids)
+    say("released the exports")
+    state = stack.wait_for_run(dag_id, run_id, timeout)
+    finished_after = time.monotonic() - started
+    xcoms = {
+        (row["task_id"], row["map_index"]): row["value"]
+        for row in stack.query(
+            "SELECT task_id, map_index, value FROM xcom WHERE dag_id = :d AND run_id = :r AND key = 'return_value'",
+            d=dag_id,
+            r=run_id,
+        )
+    }
+    result = ScenarioResult(
+        dag_id=dag_id,
+        run_id=run_id,
+        state=state,
+        n=len(export_ids),
+        all_deferred_after=all_deferred_after,
+        takeover_after_kill=takeover,
+        finished_after=finished_after,
+        dead_job=dead_job,
+        survivor_job=survivor_job,
+        triggers_per_job_before_kill=dict(per_job),
+        moved_triggers=len(moved),
+        task_instances=_sensor_tis(stack, dag_id, run_id),
+        history=stack.task_instance_history(dag_id, run_id),
+        xcoms=xcoms,
+    )
+    say(result.summary())
+    return result
