@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import psutil
 import sqlalchemy as sa
 
 Database = Literal["postgres", "sqlite"]
@@ -260,6 +262,8 @@ class Component:
     job_id: int | None = None
     #: Set when the stack stopped or killed it on purpose (its exit is not an error).
     stopped: bool = False
+    #: CPU seconds of earlier processes under this name (a restarted triggerer's dead one).
+    cpu_of_dead: float = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -421,6 +425,8 @@ class AirflowStack:
 
     def _launch(self, name: str, args: list[str]) -> Component:
         component = Component(name=name, args=args, log_path=self.logs / f"{name}.log")
+        if name in self.components:
+            component.cpu_of_dead = self.components[name].cpu_of_dead
         with component.log_path.open("ab") as log:
             log.write(f"\n==== {time.strftime('%H:%M:%S')} starting {name}\n".encode())
             log.flush()
@@ -487,6 +493,7 @@ class AirflowStack:
         component = self.triggerer(index)
         assert component.proc is not None and component.job_id is not None
         component.stopped = True
+        component.cpu_of_dead += tree_cpu_seconds(component.proc.pid)
         self._signal_group(component, sig)
         component.proc.wait(30)
         if sig != signal.SIGKILL:
@@ -641,6 +648,70 @@ class AirflowStack:
             folder = folder / f"map_index={map_index}"
         parts = sorted(folder.glob(f"attempt={try_number}.log*"))
         return "\n".join(p.read_text(errors="replace") for p in parts)
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (empty if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a live process tree, including children it has reaped (finished tasks)."""
+    total = 0.0
+    for proc in process_tree(pid):
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+class ResourceMonitor:
+    """Samples every component's process tree: CPU seconds (including reaped children, such as
+    finished task processes) and the peak resident memory of the tree."""
+
+    def __init__(self, stack: AirflowStack, interval: float = 0.5) -> None:
+        self.stack = stack
+        self.interval = interval
+        self.peak_rss: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each component's processes."""
+        out: dict[str, float] = {}
+        for name, component in self.stack.components.items():
+            live = tree_cpu_seconds(component.pid) if component.alive() and component.pid else 0.0
+            out[name] = live + component.cpu_of_dead
+        return out
+
+    def sample(self) -> None:
+        for name, component in list(self.stack.components.items()):
+            if component.pid is None or not component.alive():
+                continue
+            rss = 0
+            for proc in process_tree(component.pid):
+                with contextlib.suppress(psutil.Error):
+                    rss += proc.memory_info().rss
+            self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> ResourceMonitor:
+        self.sample()
+        self._thread = threading.Thread(target=self._loop, name="stack-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
 
 @contextlib.contextmanager
