@@ -1,7 +1,9 @@
-"""The test command: lint, type check, then the whole pytest suite. Exits non-zero on any failure."""
+"""The test command: lint, type check, docs build, the whole pytest suite, then the packaging
+check on the newest and the oldest supported Airflow. Exits non-zero on the first failure."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +21,20 @@ def step(name: str, cmd: list[str]) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     paths = ["airflow_provider_exports", "tests", "example_dags", "scripts"]
     step("ruff check", [str(BIN / "ruff"), "check", *paths])
     step("ruff format --check", [str(BIN / "ruff"), "format", "--check", *paths])
     step("mypy (strict)", [str(BIN / "mypy")])
+    step("docs build (strict)", [str(BIN / "mkdocs"), "build", "--strict", "--quiet", "--site-dir", "site"])
     step("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]])
+    # The wheel, installed into fresh venvs: the newest Airflow, and the oldest supported one
+    # with the smoke tests run against the installed wheel.
+    step("package check, Airflow 3.3.2", [sys.executable, "scripts/check_package.py", "--airflow", "3.3.2"])
+    step(
+        "package check, Airflow 3.2.2",
+        [sys.executable, "scripts/check_package.py", "--airflow", "3.2.2", "--tests"],
+    )
 
 
 if __name__ == "__main__":

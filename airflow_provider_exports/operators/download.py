@@ -47,8 +47,10 @@ class DownloadExportOperator(BaseOperator):
     :param extract_to: also unzip into this local folder (members with absolute paths or
         ``..`` are refused).
     :param verify_zip: check zip integrity (default: when the file looks like a zip).
-    The task's return value is the destination, as a string. A fixed destination is this task's Asset outlet. A templated one is only known at run
-    time: pass ``outlets=[AssetAlias("...")]`` and the downloaded file's Asset is attached to it.
+
+    The task's return value is the destination, as a string. A fixed destination is this task's
+    Asset outlet. A templated one is only known at run time: pass
+    ``outlets=[AssetAlias("...")]`` and the downloaded file's Asset is attached to it.
     """
 
     template_fields: Sequence[str] = ("conn_id", "export_id", "destination", "extract_to", "hook_params")

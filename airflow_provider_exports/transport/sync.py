@@ -218,7 +218,9 @@ class SyncTransport(Engine):
             if authed and raw.status_code in (401, 403):
                 # The vendor decides what a rejected credential looks like (IICS: 403 AUTH_01).
                 head = raw.raw.read(4096, decode_content=True) or b""
-                if self.rejected(Response(raw.status_code, dict(raw.headers), head, prepared.url, prepared), True):
+                if self.rejected(
+                    Response(raw.status_code, dict(raw.headers), head, prepared.url, prepared), True
+                ):
                     raise _Rejected()
                 raise ExportRequestError(
                     self.vendor,
