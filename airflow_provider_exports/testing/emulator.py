@@ -89,7 +89,7 @@ class Fault:
     ``after_bytes`` of a download, then drop the connection), ``pass`` (answer normally: put it
     first to let a request through before the next faults), ``expire_auth`` (invalidate every
     issued credential, then answer normally), ``refuse`` (drop the connection and refuse new
-    ones for ``seconds``).
+    ones on the port it came in on for ``seconds``).
 
     A fault matches requests whose path starts with ``path_prefix``, whose path and query
     contain ``contains`` and whose method is ``method`` (empty: any).
@@ -311,18 +311,20 @@ class Emulator:
             assert server is not None
             self.ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
-    async def _refuse_for(self, seconds: float) -> None:
-        """Stop listening on the main port for ``seconds`` (connects are refused), then resume."""
+    async def _refuse_for(self, seconds: float, index: int = 0) -> None:
+        """Stop listening on port ``index`` (the main one by default) for ``seconds`` (connects
+        are refused), then resume."""
         assert self._runner is not None
-        main = self._sites[0]
-        await main.stop()
+        await self._sites[index].stop()
 
         async def _resume() -> None:
             await asyncio.sleep(seconds)
             assert self._runner is not None
-            site = web.TCPSite(self._runner, self.host, self.ports[0], ssl_context=self._ssl, backlog=4096)
+            site = web.TCPSite(
+                self._runner, self.host, self.ports[index], ssl_context=self._ssl, backlog=4096
+            )
             await site.start()
-            self._sites[0] = site
+            self._sites[index] = site
 
         self._background.add(asyncio.ensure_future(_resume()))
 
@@ -378,7 +380,11 @@ class Emulator:
             self.expire_credentials()
             return await handler(request)
         if fault.kind == "refuse":
-            await self._refuse_for(fault.seconds)
+            # The port the request came in on: an emulator with several origins (the IICS pod)
+            # refuses where the client is talking to.
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            port = sockname[1] if isinstance(sockname, tuple) else None
+            await self._refuse_for(fault.seconds, self.ports.index(port) if port in self.ports else 0)
             if request.transport is not None:
                 request.transport.abort()
             raise ConnectionResetError("emulator refuses connections for a while")

@@ -64,8 +64,8 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1``."""
         if isinstance(exc, TransientError) and exc.retry_after is not None:
             return min(exc.retry_after, self.retry_after_max)
-        base = min(self.backoff * 2.0 ** (attempt - 1), self.backoff_max)
-        return base * random.uniform(0.5, 1.5)
+        # Jitter first, then the cap: no wait is ever longer than backoff_max.
+        return min(self.backoff * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5), self.backoff_max)
 
     def tenacity_kwargs(self, request: Request) -> dict[str, Any]:
         """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for one request."""

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from airflow_provider_exports.testing.emulator import Emulator, Export, Step, make_zip
+from airflow_provider_exports.testing.emulator import Emulator, Export, Step, make_zip, steps
+from airflow_provider_exports.testing.huawei import HuaweiCloudEmulator
+from airflow_provider_exports.testing.personium import PersoniumEmulator
+
+#: Odd export ids, by row name: each must reach the vendor intact, as one URL path segment or one
+#: query value, whatever it holds: a separator and a dot segment, an escape, a space, non-ASCII,
+#: a lone dot segment, the characters that start or split a query or a fragment, and '+' (a
+#: space to form decoders).
+ODD_IDS: dict[str, str] = {
+    "odd_id_slash_dotdot": "a/../b",
+    "odd_id_escaped_slash": "%2F",
+    "odd_id_space": "with space",
+    "odd_id_unicode": "ünïcode",
+    "odd_id_dotdot": "..",
+    "odd_id_query_chars": "a?b=1&uuid=c&task_id=d#e",
+    "odd_id_plus": "x+y",
+}
+
+#: The rows that expire the credential: they need a credential that can expire.
+TOKEN_ROWS = ("token_expires_mid_wait", "repeated_401")
+
+Register = Callable[[Emulator, str, list[str | Step], bytes], Export]
+RowConnection = Callable[[Emulator, str, str], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -22,16 +44,88 @@ class Profile:
     running: tuple[str | Step, ...]
     succeeded: str | Step
     failed: Step
-    register: Callable[[Emulator, str, list[str | Step], bytes], Export]
+    register: Register
     status_marker: Callable[[str], str]
     file_marker: Callable[[str], str] | None
     hook_params: dict[str, Any] = field(default_factory=dict)
-    #: Ids for the path-safety row (vendors whose ids travel in the query may skip some).
-    odd_ids: tuple[str, ...] = ("a/../b", "%2F", "with space", "ünïcode", "..")
+    #: Arguments for the emulator.
+    emulator_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The path-safety rows (names of ODD_IDS) this vendor runs.
+    odd_ids: tuple[str, ...] = tuple(ODD_IDS)
+    #: Where the export id travels: as one URL path segment, and/or as this query parameter.
+    id_in_path: bool = True
+    id_query: str | None = None
+    #: "wait" (status calls only) or "download" (status, then the file: ids in query *and* path).
+    odd_id_kind: str = "wait"
+    #: For vendors that refuse such ids before any request: what the refusal says.
+    refuses_odd_ids: str | None = None
+    #: Requests matching ``file_marker`` that come before the download itself (DataArts reads
+    #: the status on the very URL that then serves the file).
+    download_preflight: int = 0
+    #: A row's own connection (JSON form), or None for the shared one:
+    #: ``(emulator, row name, export id)``.
+    row_connection: RowConnection | None = None
+    #: Rows whose phrases differ for this vendor (replacing the common ones), with ``notes`` saying why.
+    must_say: Mapping[str, list[str]] = field(default_factory=dict)
+    #: Shown in the results table next to a row's outcome.
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
-def _occ_register(emulator: Emulator, export_id: str, steps: list[str | Step], content: bytes) -> Export:
-    return emulator.add_export(export_id, *steps, content=content, file_name="export.zip")
+def _plain_register(file_name: str) -> Register:
+    def _register(emulator: Emulator, export_id: str, items: list[str | Step], content: bytes) -> Export:
+        return emulator.add_export(export_id, *items, content=content, file_name=file_name)
+
+    return _register
+
+
+# ---- Personium: one cell per row ----------------------------------------------------------------
+
+PERSONIUM_RUNNING = "exportation in progress"
+
+
+def personium_cell(export_id: str) -> str:
+    """The cell a matrix row's export runs in (``__export`` reports one export per cell)."""
+    return f"c-{export_id}"
+
+
+def _personium_register(
+    emulator: Emulator, export_id: str, items: list[str | Step], content: bytes
+) -> Export:
+    unit = cast(PersoniumEmulator, emulator)
+    cell = unit.add_cell(personium_cell(export_id)).name
+    script = steps(*items)
+    export = unit.begin_export(export_id, *script, cell=cell, content=content or None)
+    if not any(step.state == PERSONIUM_RUNNING for step in script):
+        # No run to watch: the export finished before the wait began, its snapshot is there.
+        unit.add_snapshot(export_id, export.content, cell=cell)
+    return export
+
+
+def _personium_connection(emulator: Emulator, row: str, export_id: str) -> dict[str, Any] | None:
+    unit = cast(PersoniumEmulator, emulator)
+    cell = personium_cell(export_id)
+    return unit.connection(cell=cell) if cell in unit.cells else None
+
+
+# ---- Huawei: AK/SK, and IAM tokens for the rows that expire a credential -------------------------
+
+
+def huawei_iam_connection(emulator: Emulator) -> dict[str, Any]:
+    """The emulator's account as an IAM-token connection (the server accepts AK/SK and IAM)."""
+    cloud = cast(HuaweiCloudEmulator, emulator)
+    conn = cloud.connection()
+    extra = {**conn["extra"], "auth_type": "iam", "domain": cloud.domain, "iam_endpoint": cloud.iam_url}
+    return {**conn, "login": cloud.user_name, "password": cloud.password, "extra": extra}
+
+
+def _huawei_connection(emulator: Emulator, row: str, export_id: str) -> dict[str, Any] | None:
+    return huawei_iam_connection(emulator) if row in TOKEN_ROWS else None
+
+
+HUAWEI_TOKEN_NOTE = (
+    "IAM-token connection: AK/SK signs every request and has no credential to expire "
+    "(a 401 on AK/SK fails at once: signing again cannot help, and repeated failures lock the AK)"
+)
 
 
 PROFILES: dict[str, Profile] = {
@@ -40,9 +134,70 @@ PROFILES: dict[str, Profile] = {
         running=("pending", Step("processing", 40)),
         succeeded=Step("succeeded", 100),
         failed=Step("failed", message="Profile repository unavailable", code="EXPORT_IO"),
-        register=_occ_register,
+        register=_plain_register("export.zip"),
         status_marker=lambda export_id: f"/ccadmin/v1/exportProcess/{export_id}",
         file_marker=lambda export_id: f"/file/export/{export_id}/",
+    ),
+    "informatica_iics": Profile(
+        conn_type="informatica_iics",
+        running=("QUEUED", "IN_PROGRESS"),
+        succeeded="SUCCESSFUL",
+        failed=Step("FAILED", message="Export failed."),
+        register=_plain_register("export.zip"),
+        # The pod's v3 API (the login host only logs in and out).
+        status_marker=lambda export_id: f"/public/core/v3/export/{export_id}",
+        file_marker=lambda export_id: f"/public/core/v3/export/{export_id}/package",
+    ),
+    "huawei_dataarts": Profile(
+        conn_type="huawei_dataarts",
+        running=(Step("importing", 0), Step("importing", 40)),
+        succeeded=Step("success", 100),
+        failed=Step("fail", message="Model export failed", code="DS.6001"),
+        register=_plain_register("dataarts_export.xlsx"),
+        # The export's uuid travels in the query, and the same URL serves the file once done.
+        status_marker=lambda export_id: f"uuid={export_id}",
+        file_marker=lambda export_id: f"uuid={export_id}",
+        download_preflight=1,
+        id_in_path=False,
+        id_query="uuid",
+        row_connection=_huawei_connection,
+        must_say={"html_error_page_200": ["expected JSON or the export file, got a text/html answer"]},
+        notes={
+            "html_error_page_200": "the status URL answers with the file once done, so a non-JSON "
+            "body is not read: the message names the content type instead of quoting the page",
+            **dict.fromkeys(TOKEN_ROWS, HUAWEI_TOKEN_NOTE),
+        },
+    ),
+    "huawei_workspace": Profile(
+        conn_type="huawei_workspace",
+        running=("CREATING", "CREATING"),
+        succeeded="SUCCESS",
+        failed=Step("FAIL", message="Export failed", code="WKS.0001"),
+        register=_plain_register("export.xlsx"),
+        # A task's status is found in the task list, filtered by task_id; the file by path.
+        status_marker=lambda export_id: f"task_id={export_id}",
+        file_marker=lambda export_id: f"/export-tasks/{export_id}/download",
+        id_in_path=True,
+        id_query="task_id",
+        odd_id_kind="download",
+        row_connection=_huawei_connection,
+        notes=dict.fromkeys(TOKEN_ROWS, HUAWEI_TOKEN_NOTE),
+    ),
+    "personium": Profile(
+        conn_type="personium",
+        running=(Step(PERSONIUM_RUNNING, 10), Step(PERSONIUM_RUNNING, 60)),
+        succeeded=Step("ready"),
+        failed=Step("ready", code="PR500-SV-0001", message="Snapshot file creation failed"),
+        register=_personium_register,
+        # __export is the cell's one export status: each row has its own cell.
+        status_marker=lambda export_id: f"/{personium_cell(export_id)}/__export",
+        file_marker=lambda export_id: f"/{personium_cell(export_id)}/__snapshot/{export_id}.zip",
+        row_connection=_personium_connection,
+        refuses_odd_ids="is not a snapshot name",
+        notes=dict.fromkeys(
+            ODD_IDS,
+            "refused before any request: Personium ids are snapshot names (1-192 of A-Z a-z 0-9 - _)",
+        ),
     ),
 }
 
