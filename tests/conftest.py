@@ -36,6 +36,7 @@ class DagRunResult:
     tasks: dict[str, str]
     transitions: dict[str, list[str]]
     xcom: dict[str, Any]
+    variables: list[str]
     output: str
     returncode: int
 
@@ -87,6 +88,7 @@ def run_dag(airflow_db: Path, tmp_path: Path) -> Iterator[Any]:
             tasks=data["tasks"],
             transitions=data["transitions"],
             xcom=data["xcom"],
+            variables=data["variables"],
             output=output,
             returncode=proc.returncode,
         )

@@ -7,10 +7,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_exports.errors import TransientError
+from airflow_provider_exports.errors import ExportError, TransientError
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
 from airflow_provider_exports.status import with_overrides
 from airflow_provider_exports.triggers.export_status import ProgressLog
@@ -30,6 +30,10 @@ class StartExportOperator(BaseOperator):
     :param poll_interval: seconds between status polls while waiting.
     :param wait_timeout: seconds to wait at most (None: no limit).
     :param cancel_on_timeout: ask the vendor to cancel the export if the wait times out.
+    :param adopt_running_export: on a retry, wait for the export an earlier try started if the
+        vendor says it is still running, instead of starting a second one (the id is kept in an
+        Airflow Variable named ``airflow_provider_exports.started.<dag>.<run>.<task>.<map index>``
+        until the task succeeds).
     """
 
     template_fields: Sequence[str] = ("conn_id", "payload", "hook_params")
@@ -47,6 +51,7 @@ class StartExportOperator(BaseOperator):
         success_states: Sequence[str] | None = None,
         failure_states: Sequence[str] | None = None,
         cancel_on_timeout: bool = True,
+        adopt_running_export: bool = True,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -60,6 +65,7 @@ class StartExportOperator(BaseOperator):
         self.success_states = list(success_states or [])
         self.failure_states = list(failure_states or [])
         self.cancel_on_timeout = cancel_on_timeout
+        self.adopt_running_export = adopt_running_export
         self.hook_params = dict(hook_params or {})
         self._export_id: str | None = None
 
@@ -68,16 +74,17 @@ class StartExportOperator(BaseOperator):
         return export_hook(self.conn_id, **self.hook_params)
 
     def execute(self, context: Any) -> str:
-        export_id = self.hook.start_export(dict(self.payload))
+        export_id = self._start_or_adopt(context["ti"])
         self._export_id = export_id
         context["ti"].xcom_push(key="export_id", value=export_id)
-        self.log.info("Started %s export %r.", self.hook.vendor, export_id)
         if not self.wait_for_completion:
+            self._forget(context["ti"])
             return export_id
         if self.deferrable:
             status = with_overrides(self.hook.get_status(export_id), self.success_states, self.failure_states)
             if status.is_terminal:
                 finish(event_for(status, self.conn_id), self.log)
+                self._forget(context["ti"])
                 return export_id
             trigger, defer_timeout = make_trigger(
                 conn_id=self.conn_id,
@@ -90,7 +97,45 @@ class StartExportOperator(BaseOperator):
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
         self._wait(export_id)
+        self._forget(context["ti"])
         return export_id
+
+    # A retry must not start a second export while the first is still running. XCom is cleared
+    # between tries, so the id of a started export is kept in an Airflow Variable until the task
+    # succeeds; a later try adopts that export if the vendor says it is still running.
+
+    @staticmethod
+    def _marker(ti: Any) -> str:
+        return f"airflow_provider_exports.started.{ti.dag_id}.{ti.run_id}.{ti.task_id}.{ti.map_index}"
+
+    def _start_or_adopt(self, ti: Any) -> str:
+        if self.adopt_running_export and ti.try_number > 1:
+            previous = _read_marker(self._marker(ti), self.log)
+            if previous:
+                try:
+                    status = self.hook.get_status(previous)
+                except ExportError as exc:
+                    self.log.warning("Could not read export %r of an earlier try: %s", previous, exc)
+                else:
+                    if not status.is_terminal:
+                        self.log.info(
+                            "Try %d adopts %s export %r, started by an earlier try and still running "
+                            "(%s): no second export is started.",
+                            ti.try_number,
+                            self.hook.vendor,
+                            previous,
+                            status.describe(),
+                        )
+                        return previous
+        export_id = self.hook.start_export(dict(self.payload))
+        self.log.info("Started %s export %r.", self.hook.vendor, export_id)
+        if self.adopt_running_export:
+            _write_marker(self._marker(ti), export_id, self.log)
+        return export_id
+
+    def _forget(self, ti: Any) -> None:
+        if self.adopt_running_export:
+            _delete_marker(self._marker(ti), self.log)
 
     def _wait(self, export_id: str) -> None:
         deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
@@ -118,6 +163,7 @@ class StartExportOperator(BaseOperator):
         if event.get("status") == "timeout":
             self._cancel_after_timeout(str(event.get("export_id")))
         finish(event, self.log)
+        self._forget(context["ti"])
         return str(event["export_id"])
 
     def _cancel_after_timeout(self, export_id: str) -> None:
@@ -140,3 +186,26 @@ class StartExportOperator(BaseOperator):
                 self.hook.cancel(self._export_id)
             except Exception as exc:  # noqa: BLE001 - best effort while being killed
                 self.log.warning("Could not cancel export %r: %s", self._export_id, exc)
+
+
+def _read_marker(key: str, log: Any) -> str | None:
+    try:
+        value = Variable.get(key, default=None)
+    except Exception as exc:  # noqa: BLE001 - the marker only avoids duplicates; never fail for it
+        log.warning("Could not read the start marker %s: %s", key, exc)
+        return None
+    return str(value) if value else None
+
+
+def _write_marker(key: str, export_id: str, log: Any) -> None:
+    try:
+        Variable.set(key, export_id, description="Export started by a task; removed when the task succeeds.")
+    except Exception as exc:  # noqa: BLE001 - see _read_marker
+        log.warning("Could not record the start marker %s: %s", key, exc)
+
+
+def _delete_marker(key: str, log: Any) -> None:
+    try:
+        Variable.delete(key)
+    except Exception as exc:  # noqa: BLE001 - see _read_marker
+        log.warning("Could not remove the start marker %s: %s", key, exc)

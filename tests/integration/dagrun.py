@@ -43,6 +43,9 @@ def main(dag_file: str, dag_id: str) -> None:
         result["tasks"] = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in tis}
         xcoms = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run.run_id).all()
         result["xcom"] = {f"{x.task_id}.{x.key}": x.value for x in xcoms}
+        from airflow.models.variable import Variable
+
+        result["variables"] = [v.key for v in session.query(Variable).all()]
     result["transitions"] = transitions
     print("DAGRUN-RESULT " + json.dumps(result, default=str), flush=True)
 
