@@ -27,3 +27,27 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+
+# Two triggerers on PostgreSQL, one SIGKILLed mid-wait, every wait completing (docs/deployment.md).
+.PHONY: scale-demo
+scale-demo: $(STAMP)
+	$(BIN)/python scripts/scale_demo.py
+
+# Benchmarks (docs/benchmarks.md): `make bench` writes benchmarks/results/*.json; `make bench-quick`
+# is the smoke test (small sizes; *.quick.json, not committed).
+.PHONY: bench bench-quick
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/triggerer_scale.py
+	$(BIN)/python benchmarks/download_throughput.py
+	$(BIN)/python benchmarks/import_cost.py
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/triggerer_scale.py --quick
+	$(BIN)/python benchmarks/download_throughput.py --quick
+	$(BIN)/python benchmarks/import_cost.py --quick

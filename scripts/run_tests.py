@@ -22,7 +22,7 @@ def step(name: str, cmd: list[str]) -> None:
 
 def main() -> None:
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
-    paths = ["airflow_provider_exports", "tests", "example_dags", "scripts"]
+    paths = ["airflow_provider_exports", "tests", "example_dags", "scripts", "benchmarks"]
     step("ruff check", [str(BIN / "ruff"), "check", *paths])
     step("ruff format --check", [str(BIN / "ruff"), "format", "--check", *paths])
     step("mypy (strict)", [str(BIN / "mypy")])

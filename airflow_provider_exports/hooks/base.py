@@ -8,22 +8,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_exports.errors import ExportConfigError, ExportError
 from airflow_provider_exports.status import ExportStatus
-from airflow_provider_exports.transport import (
-    AsyncTransport,
-    Authenticator,
-    Endpoint,
-    Op,
-    Request,
-    RetryPolicy,
-    SyncTransport,
-)
+from airflow_provider_exports.transport import Authenticator, Endpoint, Op, Request, RetryPolicy
+
+if TYPE_CHECKING:  # imported on first use: a DAG file's import needs neither aiohttp nor requests
+    from airflow_provider_exports.transport import AsyncTransport, SyncTransport
 
 log = logging.getLogger(__name__)
 
@@ -198,11 +193,15 @@ class ExportHook(BaseHook, abc.ABC):
 
     def sync_transport(self) -> SyncTransport:
         if self._sync is None:
+            from airflow_provider_exports.transport.sync import SyncTransport
+
             self._sync = SyncTransport(self._endpoint(self.connection), self.retry_policy, secret_sink=_mask)
         return self._sync
 
     async def async_transport(self) -> AsyncTransport:
         if self._async is None:
+            from airflow_provider_exports.transport.aio import AsyncTransport
+
             conn = await self.aconnection()
             self._async = AsyncTransport(self._endpoint(conn), self.retry_policy, secret_sink=_mask)
         return self._async

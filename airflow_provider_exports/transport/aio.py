@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import aiohttp
 import tenacity
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from airflow_provider_exports.errors import ExportRequestError, TransientError
@@ -49,7 +50,11 @@ async def pooled_session() -> AsyncIterator[aiohttp.ClientSession]:
     pool = _POOLS.setdefault(loop, _Pool())
     if pool.session is None or pool.session.closed:
         connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS)
-        pool.session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        # trust_env=False: with True, aiohttp reads ~/.netrc and the proxy variables in worker
+        # threads on every request (two thread hops per poll, ~40% of a poll's CPU; see
+        # docs/benchmarks.md). The proxy variables are honoured by env_proxy() instead, read
+        # once per host and process; credentials come from the Airflow connection only.
+        pool.session = aiohttp.ClientSession(connector=connector, trust_env=False)
     session = pool.session
     pool.users += 1
     try:
@@ -59,6 +64,28 @@ async def pooled_session() -> AsyncIterator[aiohttp.ClientSession]:
         if pool.users == 0 and pool.session is session:
             pool.session = None
             await session.close()
+
+
+#: ``(scheme, host) -> (proxy, proxy auth)`` from the environment, once per process.
+_PROXIES: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+
+
+def _lookup_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    try:
+        return get_env_proxy_for_url(url)
+    except LookupError:
+        return None, None
+
+
+async def env_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment sets for ``url`` (``HTTP(S)_PROXY``, ``NO_PROXY``), as
+    ``trust_env=True`` finds it, but looked up once per host and process, not on every request."""
+    key = (url.scheme, url.host or "")
+    found = _PROXIES.get(key)
+    if found is None:
+        found = await asyncio.to_thread(_lookup_proxy, url)  # may read ~/.netrc for proxy auth
+        _PROXIES[key] = found
+    return found
 
 
 class AsyncTransport(Engine):
@@ -132,12 +159,16 @@ class AsyncTransport(Engine):
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.policy.connect_timeout, sock_read=self.policy.read_timeout
         )
+        # encoded=True: send the path exactly as built; yarl would otherwise decode
+        # '%2E%2E' and resolve it as '..', escaping the intended path.
+        url = URL(request.url, encoded=True)
         try:
+            proxy, proxy_auth = await env_proxy(url)
             async with session.request(
                 request.method,
-                # encoded=True: send the path exactly as built; yarl would otherwise decode
-                # '%2E%2E' and resolve it as '..', escaping the intended path.
-                URL(request.url, encoded=True),
+                url,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
                 params=list(request.params) or None,
                 data=request.body,
                 headers=dict(request.headers),

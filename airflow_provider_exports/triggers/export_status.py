@@ -12,7 +12,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_exports.errors import ExportError, TransientError
 from airflow_provider_exports.status import ExportState, ExportStatus, with_overrides
-from airflow_provider_exports.transport import pooled_session
 
 #: Log the state at least this often while it does not change.
 HEARTBEAT_SECONDS = 60.0
@@ -101,6 +100,7 @@ class ExportStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_exports.hooks.base import aexport_hook
+        from airflow_provider_exports.transport.aio import pooled_session
 
         last: ExportStatus | None = None
         progress = ProgressLog(self.log)
