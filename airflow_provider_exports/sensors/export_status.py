@@ -46,16 +46,22 @@ def _is_template(value: Any) -> bool:
 
 def start_from_trigger_problem(conn_id: Any, export_id: Any, hook_params: Any) -> str | None:
     """Why these arguments cannot start in the triggerer on this Airflow, or ``None`` if they can."""
-    if not HAS_START_TRIGGER_ARGS or _airflow_version() < (3, 2):
-        return "this Airflow version cannot start tasks in the triggerer (needs Airflow 3.2 or later)"
+    if not HAS_START_TRIGGER_ARGS or _airflow_version() < (3, 3):
+        return (
+            "this Airflow's scheduler does not start tasks in the triggerer (Airflow 3.3 and later "
+            "do; 3.2 has it switched off)"
+        )
     for name, value in (("conn_id", conn_id), ("export_id", export_id), ("hook_params", hook_params)):
         if isinstance(value, XComArg):
             return (
                 f"{name} is an XComArg (e.g. start.output): the triggerer renders only Jinja "
-                f'strings, so pass "{{{{ ti.xcom_pull(task_ids=...) }}}}" instead'
+                f'strings, so pass "{{{{ ti.xcom_pull(task_ids=..., map_indexes=-1) }}}}" instead'
             )
-        if _is_template(value) and _airflow_version() < (3, 3):
-            return f"{name} is a Jinja template: the triggerer renders templates from Airflow 3.3 on"
+        if _is_template(value) and "xcom_pull" in str(value) and "map_indexes" not in str(value):
+            return (
+                f"{name} pulls an XCom without map_indexes: the triggerer cannot serve that request "
+                "and the wait would hang until its timeout; add map_indexes=-1 to the xcom_pull call"
+            )
     return None
 
 
@@ -67,14 +73,14 @@ class ExportStatusSensor(BaseSensorOperator):
     ``poke`` or ``reschedule``). The final status (ids, states, message; no secrets) is the
     task's return value in XCom.
 
-    With ``start_from_trigger=True`` (Airflow 3.2+, templated fields 3.3+) the scheduler hands
-    the task straight to the triggerer: no worker runs it before the wait and there is no first
-    synchronous poll; a worker runs it once, when the wait ends. The triggerer renders the
-    templated fields. Where that cannot work (an XComArg ``export_id``, a Jinja template
-    before Airflow 3.3, an Airflow without the feature) the sensor warns and polls once on a
-    worker as usual; mapped tasks (``.partial(...).expand(...)``) always take the worker path
-    on Airflow 3.3 (the scheduler does not start mapped tasks in the triggerer). The wait's
-    timeout is then Airflow's trigger timeout: ``AirflowSensorTimeout`` without the last state.
+    With ``start_from_trigger=True`` (Airflow 3.3+) the scheduler hands the task straight to
+    the triggerer: no worker runs it before the wait and there is no first synchronous poll; a
+    worker runs it once, when the wait ends. The triggerer renders the templated fields. Where
+    that cannot work (an XComArg ``export_id``, an ``xcom_pull`` without ``map_indexes``, an
+    Airflow before 3.3) the sensor warns and polls once on a worker as usual; mapped tasks
+    (``.partial(...).expand(...)``) always take the worker path (Airflow 3.3's scheduler does
+    not start mapped tasks in the triggerer). The wait's timeout is then Airflow's trigger
+    timeout: ``AirflowSensorTimeout`` without the last state seen.
 
     :param conn_id: an export connection (Oracle Commerce, Personium, IICS, Huawei).
     :param export_id: the export to wait for (templated; usually ``start.output``).

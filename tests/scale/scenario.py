@@ -10,51 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from stack.airflow_stack import AirflowStack
+from stack.exports import hold_exports, polls_by_agent, release_exports
 
-from airflow_provider_exports.testing.emulator import Emulator, Step
-
-STATUS_PATH = "/ccadmin/v1/exportProcess/"
-#: What the two HTTP clients send: requests (workers) and aiohttp (the triggerer).
-WORKER_AGENT = "python-requests"
-TRIGGERER_AGENT = "aiohttp"
-
-
-def hold_exports(emulator: Emulator, export_ids: Iterable[str]) -> None:
-    """Register exports that stay ``processing`` until :func:`release_exports` (the last step sticks)."""
-    for export_id in export_ids:
-        emulator.add_export(export_id, Step("pending"), Step("processing", 10))
-
-
-def release_exports(emulator: Emulator, export_ids: Iterable[str]) -> None:
-    """Let each export finish: its next poll sees 90 %, the one after that ``succeeded``."""
-    with emulator.lock:
-        for export_id in export_ids:
-            export = emulator.exports[export_id]
-            served = [export.script[min(i, len(export.script) - 1)] for i in range(export.polls)]
-            export.script = [*served, Step("processing", 90), Step("succeeded", 100)]
-
-
-def polls_by_agent(emulator: Emulator, export_ids: Iterable[str]) -> dict[str, Counter[str]]:
-    """Status polls per export, split by client (``worker`` = requests, ``triggerer`` = aiohttp)."""
-    wanted = set(export_ids)
-    counts: dict[str, Counter[str]] = {"worker": Counter(), "triggerer": Counter(), "other": Counter()}
-    with emulator.lock:
-        records = list(emulator.requests)
-    for record in records:
-        if not record.path.startswith(STATUS_PATH):
-            continue
-        export_id = record.path[len(STATUS_PATH) :]
-        if export_id not in wanted:
-            continue
-        agent = record.headers.get("User-Agent", "")
-        kind = "worker" if WORKER_AGENT in agent else "triggerer" if TRIGGERER_AGENT in agent else "other"
-        counts[kind][export_id] += 1
-    return counts
+from airflow_provider_exports.testing.emulator import Emulator
 
 
 @dataclass
@@ -90,7 +53,9 @@ def _sensor_tis(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict[str,
     return [ti for ti in stack.task_instances(dag_id, run_id) if ti["task_id"].startswith("wait")]
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float, stack: AirflowStack, interval: float = 1) -> None:
+def _wait(
+    what: str, check: Callable[[], bool], timeout: float, stack: AirflowStack, interval: float = 1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stack.check_alive()
@@ -112,6 +77,10 @@ def run_scenario(
 ) -> ScenarioResult:
     """Run the scenario (see the module docstring) on a stack with two triggerers."""
     survivor_index = 1 - kill_index
+    for index in (0, 1):  # a triggerer killed by an earlier scenario comes back first
+        if not stack.triggerer(index).alive():
+            stack.restart_triggerer(index)
+            say(f"restarted triggerer {index} (job {stack.triggerer(index).job_id})")
     hold_exports(emulator, export_ids)
     stack.wait_for_dag(dag_id)
     run_id = stack.trigger_dag(dag_id)
@@ -164,7 +133,8 @@ def run_scenario(
     xcoms = {
         (row["task_id"], row["map_index"]): row["value"]
         for row in stack.query(
-            "SELECT task_id, map_index, value FROM xcom WHERE dag_id = :d AND run_id = :r AND key = 'return_value'",
+            "SELECT task_id, map_index, value FROM xcom "
+            "WHERE dag_id = :d AND run_id = :r AND key = 'return_value'",
             d=dag_id,
             r=run_id,
         )

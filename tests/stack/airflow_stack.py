@@ -57,12 +57,14 @@ SETTINGS_DOC: dict[str, str] = {
         "seconds without a heartbeat after which a triggerer counts as dead and "
         "the others take over its triggers"
     ),
-    "triggerer.max_trigger_to_select_per_loop": "how many triggers one triggerer claims per loop (HA balance)",
+    "triggerer.max_trigger_to_select_per_loop": (
+        "how many triggers one triggerer claims per loop (HA balance)"
+    ),
     "dag_processor.refresh_interval": "how often the DAG bundle is looked at for new files",
     "dag_processor.parsing_processes": "parallel parser processes",
 }
 
-_PG_ENV_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
+_CALLER_ENV_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
 
 
 def free_port() -> int:
@@ -151,6 +153,7 @@ class Postgres:
         self.database = "airflow"
         self._bin: Path | None = None
         self._started = False
+        self._guard: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -219,11 +222,43 @@ class Postgres:
             ]
         )
         self._started = True
+        self._start_guard()
         self._run(
-            [str(self._bin / "createdb"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user]
-            + [self.database]
+            [
+                str(self._bin / "createdb"),
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                self.database,
+            ]
         )
         return self
+
+    def _start_guard(self) -> None:
+        """A small process that stops the server if this process dies without stopping it.
+
+        ``pg_ctl start`` detaches the server; the guard (``setpriv --pdeathsig``) gets SIGTERM
+        when its parent dies and then runs ``pg_ctl stop -m immediate``.
+        """
+        if not shutil.which("setpriv") or self._bin is None:
+            return
+        stop = self._as_owner([str(self._bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"])
+        guard = (
+            "import signal, subprocess, sys\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+            "signal.sigwait({signal.SIGTERM})\n"
+            "subprocess.run(sys.argv[1:], capture_output=True)\n"
+        )
+        self._guard = subprocess.Popen(
+            ["setpriv", "--pdeathsig=TERM", "--", sys.executable, "-c", guard, *stop],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def stop(self) -> None:
         if self._started and self._bin is not None:
@@ -232,8 +267,20 @@ class Postgres:
             except (RuntimeError, subprocess.TimeoutExpired):
                 self._kill_postmaster()
             self._started = False
+        if self._guard is not None:
+            self._guard.kill()  # the server is stopped: the guard has nothing left to do
+            self._guard.wait(10)
+            self._guard = None
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while the server runs (its backends are its children)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _kill_postmaster(self) -> None:
         """Last resort: SIGKILL the server this object started (its pid from postmaster.pid)."""
@@ -264,6 +311,8 @@ class Component:
     stopped: bool = False
     #: CPU seconds of earlier processes under this name (a restarted triggerer's dead one).
     cpu_of_dead: float = 0.0
+    #: Its process group has been killed and reaped: never signal that group id again.
+    finished: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -287,7 +336,8 @@ class StackOptions:
     env: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[tuple[str, str], str] = field(default_factory=dict)
     root: Path | None = None
-    keep: bool = False
+    #: Keep the temp folder (logs, AIRFLOW_HOME) after stopping; also set by EXPORTS_KEEP_STACK=1.
+    keep: bool = field(default_factory=lambda: os.environ.get("EXPORTS_KEEP_STACK") == "1")
 
 
 class AirflowStack:
@@ -310,6 +360,12 @@ class AirflowStack:
         self.components: dict[str, Component] = {}
         self.env: dict[str, str] = {}
         self._engine: sa.Engine | None = None
+        # Shared by every component; made once per stack.
+        self._secrets = {
+            ("core", "fernet_key"): urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            ("api", "secret_key"): secrets.token_urlsafe(32),
+            ("api_auth", "jwt_secret"): secrets.token_urlsafe(64),  # HS512 wants 64+ bytes
+        }
 
     # ---- configuration ---------------------------------------------------------------------------
 
@@ -333,13 +389,10 @@ class AirflowStack:
             ("core", "dags_folder"): str(opts.dags_folder),
             ("core", "load_examples"): "False",
             ("core", "dags_are_paused_at_creation"): "False",
-            ("core", "fernet_key"): urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             ("core", "execution_api_server_url"): f"{self.api_url}/execution/",
             ("core", "simple_auth_manager_all_admins"): "True",
             ("api", "base_url"): self.api_url,
-            ("api", "secret_key"): secrets.token_urlsafe(32),
             ("api", "workers"): "1",
-            ("api_auth", "jwt_secret"): secrets.token_urlsafe(32),
             ("logging", "base_log_folder"): str(self.home / "logs"),
             ("triggerer", "capacity"): str(opts.triggerer_capacity),
             ("triggerer", "job_heartbeat_sec"): str(opts.triggerer_heartbeat_sec),
@@ -347,6 +400,7 @@ class AirflowStack:
             ("dag_processor", "refresh_interval"): "5",
             ("dag_processor", "parsing_processes"): "1",
             ("scheduler", "enable_health_check"): "False",
+            **self._secrets,
         }
         if self.postgres is not None:
             values[("database", "sql_alchemy_conn_async")] = self.postgres.url
@@ -354,7 +408,7 @@ class AirflowStack:
         return values
 
     def _build_env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(_PG_ENV_PREFIXES)}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_CALLER_ENV_PREFIXES)}
         base.pop("AIRFLOW_HOME", None)
         env = {**base, "AIRFLOW_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         for (section, key), value in self.settings().items():
@@ -373,8 +427,8 @@ class AirflowStack:
         return self
 
     def _start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the stack's secrets
+        self.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.options.database == "postgres":
             self.root.chmod(0o711)  # PostgreSQL runs as another user below this folder
             self.postgres = Postgres(self.root / "pg").start()
@@ -391,9 +445,12 @@ class AirflowStack:
             cwd=self.home,
         )
         if migrate.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
+            )
         self._launch(
-            "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"]
+            "api-server",
+            ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
         )
         self._launch("scheduler", ["scheduler", "--skip-serve-logs"])
         self._launch("dag-processor", ["dag-processor"])
@@ -423,6 +480,12 @@ class AirflowStack:
     def _airflow() -> list[str]:
         return [sys.executable, "-m", "airflow"]
 
+    @staticmethod
+    def _parent_death_signal() -> list[str]:
+        """``setpriv --pdeathsig TERM``: a component is told to stop if this process dies
+        without stopping it (e.g. SIGKILLed), instead of running on orphaned."""
+        return ["setpriv", "--pdeathsig=TERM", "--"] if shutil.which("setpriv") else []
+
     def _launch(self, name: str, args: list[str]) -> Component:
         component = Component(name=name, args=args, log_path=self.logs / f"{name}.log")
         if name in self.components:
@@ -431,7 +494,7 @@ class AirflowStack:
             log.write(f"\n==== {time.strftime('%H:%M:%S')} starting {name}\n".encode())
             log.flush()
             component.proc = subprocess.Popen(
-                [*self._airflow(), *args],
+                [*self._parent_death_signal(), *self._airflow(), *args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -451,19 +514,18 @@ class AirflowStack:
 
     def _terminate(self, component: Component, timeout: float = 30) -> None:
         proc = component.proc
-        if proc is None:
+        if proc is None or component.finished:
             return
         component.stopped = True
         if proc.poll() is None:
             self._signal_group(component, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Children (task runners, the trigger runner) may outlive their parent: end the group.
         self._signal_group(component, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
+        component.finished = True
 
     # ---- triggerers ------------------------------------------------------------------------------
 
@@ -489,15 +551,17 @@ class AirflowStack:
 
     def kill_triggerer(self, index: int, sig: signal.Signals = signal.SIGKILL) -> int:
         """Send ``sig`` (default SIGKILL, as a lost machine) to triggerer ``index`` and all its
-        children; returns the dead triggerer's job id."""
+        children (SIGKILL follows after 30 s); returns the dead triggerer's job id."""
         component = self.triggerer(index)
         assert component.proc is not None and component.job_id is not None
         component.stopped = True
         component.cpu_of_dead += tree_cpu_seconds(component.proc.pid)
         self._signal_group(component, sig)
-        component.proc.wait(30)
-        if sig != signal.SIGKILL:
-            self._signal_group(component, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            component.proc.wait(30)
+        self._signal_group(component, signal.SIGKILL)  # whatever of the group is left
+        component.proc.wait(10)
+        component.finished = True
         return component.job_id
 
     def restart_triggerer(self, index: int) -> Component:
@@ -566,7 +630,9 @@ class AirflowStack:
 
         def _done() -> str | None:
             self.check_alive()
-            rows = self.query("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
+            rows = self.query(
+                "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id
+            )
             state = rows[0]["state"] if rows else None
             return state if state in ("success", "failed") else None
 
@@ -641,7 +707,9 @@ class AirflowStack:
             f"---- {c.name} ({c.log_path}):\n{_tail(c.log_path, lines)}" for c in self.components.values()
         )
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1
+    ) -> str:
         """A task attempt's log file as the worker (and the triggerer) wrote it."""
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         if map_index >= 0:
@@ -670,33 +738,42 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 class ResourceMonitor:
-    """Samples every component's process tree: CPU seconds (including reaped children, such as
-    finished task processes) and the peak resident memory of the tree."""
+    """Samples every component's process tree (and PostgreSQL's): CPU seconds (including reaped
+    children, such as finished task processes) and the peak memory of the tree."""
 
     def __init__(self, stack: AirflowStack, interval: float = 0.5) -> None:
         self.stack = stack
         self.interval = interval
+        #: Peak of the summed RSS of each tree (shared pages of forked workers count once per
+        #: process) and of the summed PSS (shared pages split between the processes sharing them).
         self.peak_rss: dict[str, int] = {}
+        self.peak_pss: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _roots(self) -> dict[str, int]:
+        roots = {n: c.pid for n, c in self.stack.components.items() if c.pid is not None and c.alive()}
+        if self.stack.postgres is not None and self.stack.postgres.pid is not None:
+            roots["postgres"] = self.stack.postgres.pid
+        return roots
+
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds (user + system) used so far by each component's processes."""
-        out: dict[str, float] = {}
-        for name, component in self.stack.components.items():
-            live = tree_cpu_seconds(component.pid) if component.alive() and component.pid else 0.0
-            out[name] = live + component.cpu_of_dead
+        """CPU seconds (user + system) used so far by each component's processes (and PostgreSQL's)."""
+        out = {name: component.cpu_of_dead for name, component in self.stack.components.items()}
+        for name, pid in self._roots().items():
+            out[name] = out.get(name, 0.0) + tree_cpu_seconds(pid)
         return out
 
     def sample(self) -> None:
-        for name, component in list(self.stack.components.items()):
-            if component.pid is None or not component.alive():
-                continue
-            rss = 0
-            for proc in process_tree(component.pid):
+        for name, pid in self._roots().items():
+            rss = pss = 0
+            for proc in process_tree(pid):
                 with contextlib.suppress(psutil.Error):
-                    rss += proc.memory_info().rss
+                    info = proc.memory_full_info()
+                    rss += info.rss
+                    pss += getattr(info, "pss", info.rss)
             self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+            self.peak_pss[name] = max(self.peak_pss.get(name, 0), pss)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
