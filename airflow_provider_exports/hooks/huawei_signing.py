@@ -169,9 +169,7 @@ def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str])
     must be present (``KeyError`` otherwise).
     """
     lowered = _lower_header_map(headers)
-    return "".join(
-        f"{name.lower()}:{lowered[name.lower()].strip()}\n" for name in signed_headers
-    )
+    return "".join(f"{name.lower()}:{lowered[name.lower()].strip()}\n" for name in signed_headers)
 
 
 def payload_hash(body: bytes, headers: Mapping[str, str]) -> str:
@@ -228,9 +226,7 @@ def compute_signature(string_to_sign_value: str, secret_key: str) -> str:
     ).hexdigest()
 
 
-def authorization_header(
-    access_key: str, signed_headers: Sequence[str], signature: str
-) -> str:
+def authorization_header(access_key: str, signed_headers: Sequence[str], signature: str) -> str:
     """Return the ``Authorization`` header value for the given fields."""
     return (
         f"{SIGNING_ALGORITHM} Access={access_key}, "
@@ -282,9 +278,7 @@ def _wire_host(scheme: str, url: str) -> str:
     if not hostname:
         raise ValueError("url has no host")
     if not hostname.isascii():
-        raise ValueError(
-            "non-ASCII host names are not supported; use the IDNA (xn--) form"
-        )
+        raise ValueError("non-ASCII host names are not supported; use the IDNA (xn--) form")
     if ":" in hostname:
         hostname = f"[{hostname}]"
     port = parts.port
@@ -379,9 +373,7 @@ def sign_headers(
         result[HEADER_HOST] = _wire_host(scheme, url)
 
     names = signed_header_names(result)
-    canonical = canonical_request(
-        method, parts.path, parts.query, result, names, payload_hash(body, result)
-    )
+    canonical = canonical_request(method, parts.path, parts.query, result, names, payload_hash(body, result))
     signature = compute_signature(string_to_sign(canonical, sdk_date), secret_key)
     result[HEADER_AUTHORIZATION] = authorization_header(access_key, names, signature)
     return result
@@ -453,9 +445,7 @@ def verify_signature(
     canonical = canonical_request(
         method, raw_path, raw_query, lowered, signed, payload_hash(body, signed_values)
     )
-    expected = compute_signature(
-        string_to_sign(canonical, format_sdk_date(parsed)), secret_key
-    )
+    expected = compute_signature(string_to_sign(canonical, format_sdk_date(parsed)), secret_key)
     if not hmac.compare_digest(expected, auth.signature):
         return "signature mismatch"
     return None
