@@ -8,8 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 from airflow_provider_exports.transport.model import Op, Request, Response, no_io, origin
 
@@ -129,11 +128,3 @@ class Endpoint:
         if credential is not None and credential.base_url:
             return credential.base_url
         return self.base_url
-
-    def with_auth(self, auth: Authenticator) -> Endpoint:
-        return replace(self, auth=auth)
-
-
-def hide(value: Any) -> str:
-    """A placeholder for a secret in reprs."""
-    return "***" if value else ""
