@@ -91,6 +91,15 @@ def main(spec_path: str) -> None:
 
         def make(export_id: str) -> Any:
             return IdleTrigger(key=export_id, polls=spec["polls"], interval=interval)
+    elif spec["side"] == "floor":
+        from _floor_trigger import FloorTrigger
+
+        def make(export_id: str) -> Any:
+            return FloorTrigger(
+                url=f"{spec['base_url']}/ccadmin/v1/exportProcess/{export_id}",
+                token=spec["token"],
+                interval=interval,
+            )
     else:
         from airflow.providers.http.triggers.http import HttpSensorTrigger
 

@@ -51,8 +51,12 @@ def run_side(
         steps = script(args.polls)
         for export_id in export_ids:
             emulator.add_export(export_id, *steps)
+        extra_spec: dict[str, Any] = {}
         if side == "ours":
             conn = emulator.connection()
+        elif side == "floor":
+            conn = emulator.connection()
+            extra_spec = {"base_url": emulator.url, "token": emulator.tokens.issue()[0]}
         else:
             token, _ = emulator.tokens.issue()
             conn = {
@@ -75,6 +79,7 @@ def run_side(
             "out": str(work / f"{tag}.out.json"),
             "log_file": str(work / f"{tag}.log"),
             "profile": str(args.profile / f"{tag}.prof") if args.profile else None,
+            **extra_spec,
         }
         spec_path = work / f"{tag}.spec.json"
         spec_path.write_text(json.dumps(spec))
@@ -194,6 +199,11 @@ def main() -> None:
     p.add_argument("--polls", type=int, help="status polls until each export ends (default 4)")
     p.add_argument("--tls", choices=["both", "on", "off"], default="both")
     p.add_argument("--no-idle", action="store_true", help="skip the no-I/O baseline runs")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run a minimal keep-alive aiohttp trigger (_floor_trigger.py) as a reference",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work folder (harness logs, raw timings)")
     p.add_argument("--profile", type=Path, help="write a cProfile of each harness run into this folder")
     p.add_argument("--cert", choices=["ec", "rsa"], default="ec", help="TLS key type (default ECDSA P-256)")
@@ -216,6 +226,7 @@ def main() -> None:
     cert = c.self_signed_cert(work / "tls", key_type=args.cert) if True in tls_modes else None
     rows: list[dict[str, Any]] = []
     idle: dict[int, dict[str, Any]] = {}
+    floor: dict[tuple[int, bool], dict[str, Any]] = {}
     for tls in tls_modes:
         for n in args.n:
             if not args.no_idle and n not in idle and (n >= 1000 or args.quick):
@@ -229,6 +240,9 @@ def main() -> None:
                 mode = "TLS " if tls else "HTTP"
                 print(f"  {side:4} N={n:<5} {mode} done in {pair[side]['wall_s']} s", flush=True)
             rows += [pair["ours"], pair["peer"]]
+            if args.floor:
+                floor[n, tls] = run_side("floor", n, tls, args, work, cert)
+                print(f"  floor N={n:<5} {mode} done in {floor[n, tls]['wall_s']} s", flush=True)
 
     if args.keep:
         print(f"work folder kept: {work}")
@@ -238,7 +252,7 @@ def main() -> None:
         compare(ours, peer, idle.get(ours["n"])) for ours, peer in zip(rows[0::2], rows[1::2], strict=True)
     ]
     print()
-    print(render(rows, comparisons, idle))
+    print(render(rows, comparisons, idle, floor))
     targets = evaluate(rows, comparisons, args)
     after = c.machine()
     elapsed = time.monotonic() - began
@@ -257,6 +271,7 @@ def main() -> None:
         "machine_after": after,
         "runs": rows,
         "idle_baseline": list(idle.values()),
+        "floor_reference": list(floor.values()),
         "ratios": comparisons,
         "targets": targets,
         "elapsed_s": round(elapsed, 1),
@@ -304,7 +319,10 @@ HEADERS = [
 
 
 def render(
-    rows: list[dict[str, Any]], comparisons: list[dict[str, Any]], idle: dict[int, dict[str, Any]]
+    rows: list[dict[str, Any]],
+    comparisons: list[dict[str, Any]],
+    idle: dict[int, dict[str, Any]],
+    floor: dict[tuple[int, bool], dict[str, Any]],
 ) -> str:
     lines: list[list[Any]] = []
 
@@ -332,6 +350,8 @@ def render(
             lines.append(line("idle (no I/O)", idle[ours["n"]]))
         lines.append(line("ours", ours))
         lines.append(line("peer", peer))
+        if (ours["n"], ours["tls"]) in floor:
+            lines.append(line("floor (aiohttp only)", floor[ours["n"], ours["tls"]]))
         net = comp["net_steady_cpu_per_poll_ratio"]
         lines.append(
             [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -149,16 +150,32 @@ class AsyncTransport(Engine):
     async def _retrying(
         self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
     ) -> tuple[Response, bool]:
-        async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request)):
+        try:
+            return await self._attempt(session, request, cred)
+        except TransientError as exc:
+            pause = self.policy.first_retry(request, exc)
+            if pause is None:
+                raise
+        await asyncio.sleep(pause)
+        async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request, failed=1)):
             with attempt:
-                prepared, authed = self.prepare(request, cred)
-                return await self._send(session, prepared), authed
+                return await self._attempt(session, request, cred)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, session: aiohttp.ClientSession, request: Request) -> Response:
-        timeout = aiohttp.ClientTimeout(
+    async def _attempt(
+        self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
+    ) -> tuple[Response, bool]:
+        prepared, authed = self.prepare(request, cred)
+        return await self._send(session, prepared), authed
+
+    @functools.cached_property
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
             total=None, sock_connect=self.policy.connect_timeout, sock_read=self.policy.read_timeout
         )
+
+    async def _send(self, session: aiohttp.ClientSession, request: Request) -> Response:
+        timeout = self._timeout
         # encoded=True: send the path exactly as built; yarl would otherwise decode
         # '%2E%2E' and resolve it as '..', escaping the intended path.
         url = URL(request.url, encoded=True)
@@ -198,6 +215,8 @@ class AsyncTransport(Engine):
             raise TransientError(request.what, f"connection dropped ({type(exc).__name__})") from None
 
     async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
+        if raw.content_length is not None and raw.content_length <= MAX_BODY:
+            return await raw.read()  # the usual small status answer: one call
         chunks: list[bytes] = []
         size = 0
         async for chunk in raw.content.iter_chunked(256 * 1024):

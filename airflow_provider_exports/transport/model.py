@@ -8,6 +8,7 @@ every line of vendor logic (the sans-I/O pattern of h11).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field, replace
@@ -149,6 +150,7 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
+@functools.lru_cache(maxsize=1024)  # a connection's few base URLs are asked on every request
 def origin(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and effective port of a URL (the unit credentials are bound to)."""
     parts = urlsplit(url)

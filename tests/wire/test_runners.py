@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import io
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -105,11 +106,18 @@ def test_hanging_server_hits_read_timeout_then_retries(
 
 
 @RUNNERS
-def test_retries_exhausted_raise_transient(occ_emulator: OracleCommerceEmulator, get_status: Getter) -> None:
+def test_retries_exhausted_raise_transient(
+    occ_emulator: OracleCommerceEmulator, get_status: Getter, caplog: pytest.LogCaptureFixture
+) -> None:
     occ_emulator.add_export("e1", "processing")
-    occ_emulator.inject(*[Fault("status", status=503, path_prefix=STATUS)] * 4)
+    # One more fault than attempts: a fifth attempt would also fail, but it must not be made.
+    occ_emulator.inject(*[Fault("status", status=503, path_prefix=STATUS)] * 5)
+    caplog.set_level(logging.WARNING, logger="airflow_provider_exports.transport.retry")
     with pytest.raises(TransientError, match="HTTP 503"):
         get_status(make_hook(occ_emulator), "e1")
+    assert len(occ_emulator.requests_to(STATUS)) == FAST.attempts
+    retried = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert [m.split("(attempt ")[1].split(")")[0] for m in retried] == ["1 of 4", "2 of 4", "3 of 4"]
 
 
 @RUNNERS
