@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
-import pendulum
 from airflow.sdk import Connection
 
 from airflow_provider_exports.errors import (
@@ -114,7 +113,7 @@ class PersoniumOptions:
     """The non-secret ``hook_params`` of a Personium wait."""
 
     job: str = "export"
-    started_after: pendulum.DateTime | None = None
+    started_after: datetime | None = None
     request_key: str | None = None
     observed_imports: frozenset[str] = frozenset()
 
@@ -136,7 +135,9 @@ def parse_options(options: Mapping[str, Any]) -> PersoniumOptions:
     raw_after = options.get("started_after")
     if raw_after not in (None, ""):
         started_after = (
-            pendulum.instance(raw_after) if isinstance(raw_after, datetime) else parse_time(raw_after)
+            (raw_after if raw_after.tzinfo else raw_after.replace(tzinfo=timezone.utc))
+            if isinstance(raw_after, datetime)
+            else parse_time(raw_after)
         )
         if started_after is None:
             raise ExportConfigError(
@@ -217,7 +218,7 @@ class JobReport:
 
     vendor_state: str
     name: str | None = None
-    started_at: pendulum.DateTime | None = None
+    started_at: datetime | None = None
     progress: int | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -269,7 +270,7 @@ def classify_import(
     report: JobReport,
     name: str,
     *,
-    started_after: pendulum.DateTime | None = None,
+    started_after: datetime | None = None,
     observed: bool = False,
 ) -> tuple[ExportStatus, bool]:
     """Where import ``name`` stands, and whether this answer shows it began.
