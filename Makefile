@@ -43,11 +43,11 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python benchmarks/triggerer_scale.py
+	$(BIN)/python benchmarks/triggerer_scale.py --floor
 	$(BIN)/python benchmarks/download_throughput.py
 	$(BIN)/python benchmarks/import_cost.py
 
 bench-quick: $(BENCH_STAMP)
-	$(BIN)/python benchmarks/triggerer_scale.py --quick
+	$(BIN)/python benchmarks/triggerer_scale.py --quick --floor
 	$(BIN)/python benchmarks/download_throughput.py --quick
 	$(BIN)/python benchmarks/import_cost.py --quick

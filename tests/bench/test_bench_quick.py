@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 
 
-def run_quick(script: str, results: Path, timeout: float = 300) -> tuple[dict[str, Any], str]:
+def run_quick(script: str, results: Path, *extra: str, timeout: float = 300) -> tuple[dict[str, Any], str]:
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick", "--results-dir", str(results)],
+        [sys.executable, str(BENCH / script), "--quick", "--results-dir", str(results), *extra],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -46,7 +46,7 @@ def run_quick(script: str, results: Path, timeout: float = 300) -> tuple[dict[st
 def test_triggerer_scale_quick(tmp_path: Path) -> None:
     if importlib.util.find_spec("airflow.providers.http") is None:
         pytest.skip("the peer needs apache-airflow-providers-http: pip install -e '.[bench]'")
-    data, _ = run_quick("triggerer_scale.py", tmp_path)
+    data, _ = run_quick("triggerer_scale.py", tmp_path, "--floor")
     runs = data["runs"]
     assert {(r["side"], r["tls"]) for r in runs} == {
         ("ours", False),
@@ -55,7 +55,8 @@ def test_triggerer_scale_quick(tmp_path: Path) -> None:
         ("peer", True),
     }
     polls = data["settings"]["polls_per_wait"]
-    for run in runs + data["idle_baseline"]:
+    assert {(r["side"], r["tls"]) for r in data["floor_reference"]} == {("floor", False), ("floor", True)}
+    for run in runs + data["idle_baseline"] + data["floor_reference"]:
         assert run["completed"] == run["n"], run
         assert run["polls"] == run["n"] * polls, run
         assert run["cpu_ms_per_poll"] > 0
