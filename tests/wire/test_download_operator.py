@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import fsspec
 import pytest
 from airflow.sdk import Asset, ObjectStoragePath
 from airflow.sdk.io import attach
 
+from airflow_provider_exports import files, zipcheck
 from airflow_provider_exports.errors import DownloadError
 from airflow_provider_exports.operators import DownloadExportOperator
 from airflow_provider_exports.operators.download import asset_for
@@ -89,3 +91,79 @@ def test_extract_refuses_parent_paths(finished: tuple[str, OracleCommerceEmulato
         _op(conn_id, str(tmp_path / "a" / "export.zip"), extract_to=str(tmp_path / "x")).execute({})
     assert not (tmp_path / "evil.txt").exists()
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+@pytest.fixture
+def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every call of the full ``verify_zip`` (the streaming check's fallback), recorded."""
+    calls: list[Path] = []
+    real = zipcheck.verify_zip
+    monkeypatch.setattr(zipcheck, "verify_zip", lambda path: (calls.append(path), real(path))[1])
+    return calls
+
+
+def test_the_zip_check_streams(
+    finished: tuple[str, OracleCommerceEmulator], tmp_path: Path, fallbacks: list[Path]
+) -> None:
+    conn_id, emulator = finished
+    dest = tmp_path / "export.zip"
+    assert _op(conn_id, str(dest)).execute({}) == str(dest)
+    assert dest.read_bytes() == CONTENT
+    assert fallbacks == []  # checked while downloading, not read again
+    corrupt = bytearray(CONTENT)
+    corrupt[60:120] = bytes(60)
+    emulator.exports["done-1"].content = bytes(corrupt)
+    with pytest.raises(DownloadError, match="zip archive"):
+        _op(conn_id, str(dest)).execute({})
+    assert dest.read_bytes() == CONTENT
+    assert len(fallbacks) == 1
+
+
+class _Swapping:
+    """A sink that, after the first bytes, replaces the export's file on the server (new ETag)."""
+
+    def __init__(self, sink: IO[bytes], emulator: OracleCommerceEmulator, new: bytes) -> None:
+        self.sink, self.emulator, self.new = sink, emulator, new
+        self.moves: list[str] = []
+
+    def write(self, data: Any) -> int:
+        self.emulator.exports["done-1"].content = self.new
+        return self.sink.write(data)
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        self.moves.append(f"seek {pos}")
+        return self.sink.seek(pos, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        self.moves.append("truncate")
+        return self.sink.truncate(size)
+
+
+def test_changed_file_restarts_from_zero_and_is_checked(
+    finished: tuple[str, OracleCommerceEmulator],
+    tmp_path: Path,
+    fallbacks: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cut, and the file changed meanwhile: If-Range does not match, the server sends it all
+    again (200), the temp file starts over, and the streaming check with it."""
+    monkeypatch.setattr(files, "READ_BACK", 4096)  # the verifier reads the first attempt too
+    conn_id, emulator = finished
+    old = make_zip({"data.bin": os.urandom(600_000)})
+    new = make_zip({"other.bin": os.urandom(700_000), "b.txt": "b"})
+    emulator.exports["done-1"].content = old
+    emulator.inject(Fault("truncate", after_bytes=400_000, path_prefix="/file/"))
+    hook = _op(conn_id, str(tmp_path / "x.zip")).hook
+    swapping: list[_Swapping] = []
+
+    def write(fh: IO[bytes]) -> int:
+        swapping.append(_Swapping(fh, emulator, new))
+        return hook.download("done-1", swapping[0])  # type: ignore[arg-type]
+
+    dest = tmp_path / "export.zip"
+    assert files.download_verified(dest, write) == len(new)
+    assert dest.read_bytes() == new
+    assert swapping[0].moves == ["seek 0", "truncate"]
+    ranges = [r.headers.get("Range") for r in emulator.requests_to("/file/")]
+    assert ranges[0] is None and ranges[1] is not None and ranges[1] != "bytes=0-"
+    assert fallbacks == []

@@ -256,6 +256,61 @@ def test_download_that_keeps_being_cut_fails(occ_emulator: OracleCommerceEmulato
         hook.download(export_id, io.BytesIO())
 
 
+def test_download_reads_the_body_directly_with_this_urllib3(
+    occ_emulator: OracleCommerceEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (http.client's response under urllib3's, no content coding) is taken: if
+    a urllib3 upgrade moves its ``_fp``, this fails instead of downloads quietly slowing down."""
+    import http.client
+
+    from airflow_provider_exports.transport import sync
+
+    taken: list[object] = []
+    plain_body = sync._plain_body
+    monkeypatch.setattr(sync, "_plain_body", lambda raw: taken.append(plain_body(raw)) or taken[-1])
+    hook = make_hook(occ_emulator)
+    export_id = _finished_export(occ_emulator, hook)
+    sink = io.BytesIO()
+    assert hook.download(export_id, sink) == len(occ_emulator.exports[export_id].content)
+    assert sink.getvalue() == occ_emulator.exports[export_id].content
+    assert len(taken) == 1 and isinstance(taken[0], http.client.HTTPResponse)
+
+
+def test_download_cut_on_the_direct_path_is_resumed_and_named(occ_emulator: OracleCommerceEmulator) -> None:
+    """http.client returns 0 (no error) when a Content-Length body is cut: still a cut."""
+    hook = make_hook(occ_emulator)
+    export_id = _finished_export(occ_emulator, hook)
+    content = occ_emulator.exports[export_id].content
+    occ_emulator.inject(*[Fault("truncate", after_bytes=300_000, path_prefix="/file/")] * 4)
+    with pytest.raises(TransientError, match=r"download cut after \d+ bytes \(IncompleteRead\)"):
+        hook.download(export_id, io.BytesIO())
+    occ_emulator.inject(Fault("truncate", after_bytes=300_000, path_prefix="/file/"))
+    sink = io.BytesIO()
+    assert hook.download(export_id, sink) == len(content)
+    assert sink.getvalue() == content
+
+
+def test_download_through_urllib3_when_the_direct_path_is_not_there(
+    occ_emulator: OracleCommerceEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The public path (urllib3's ``stream``; content codings): same bytes, same resume."""
+    from airflow_provider_exports.transport import sync
+
+    monkeypatch.setattr(sync, "_plain_body", lambda raw: None)
+    hook = make_hook(occ_emulator)
+    export_id = _finished_export(occ_emulator, hook)
+    content = occ_emulator.exports[export_id].content
+    occ_emulator.inject(Fault("truncate", after_bytes=1_000_000, path_prefix="/file/"))
+    sink = io.BytesIO()
+    assert hook.download(export_id, sink) == len(content)
+    assert sink.getvalue() == content
+    files = occ_emulator.requests_to("/file/")
+    assert len(files) == 2 and files[1].headers["Range"] != "bytes=0-"
+    occ_emulator.inject(*[Fault("truncate", after_bytes=1000, path_prefix="/file/")] * 4)
+    with pytest.raises(TransientError, match="download cut after"):
+        hook.download(export_id, io.BytesIO())
+
+
 def test_no_credentials_to_another_origin(make_emulator: Callable[..., Any]) -> None:
     emulator = make_emulator("oracle_commerce", files_on_other_origin=True)
     hook = make_hook(emulator)
