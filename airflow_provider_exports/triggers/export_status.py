@@ -15,8 +15,6 @@ from airflow_provider_exports.status import ExportState, ExportStatus, with_over
 
 #: Log the state at least this often while it does not change.
 HEARTBEAT_SECONDS = 60.0
-#: Log a change of progress alone (same state) at most this often.
-PROGRESS_SECONDS = 30.0
 
 _OUTCOMES = {
     ExportState.SUCCEEDED: "success",
@@ -32,12 +30,7 @@ def outcome(status: ExportStatus) -> str:
 
 
 class ProgressLog:
-    """Logs the vendor state when it changes, its progress at most every 30 s, and at least one
-    line a minute.
-
-    A line per poll would be ~1,000 lines a second from a triggerer holding 5,000 waits, and
-    formatting them was ~13% of a poll's CPU (docs/benchmarks.md).
-    """
+    """Logs the vendor state and progress when they change, and at least once a minute."""
 
     def __init__(self, log: Any) -> None:
         self._log = log
@@ -47,14 +40,7 @@ class ProgressLog:
     def __call__(self, status: ExportStatus) -> None:
         key = (status.vendor_state, status.progress)
         now = time.monotonic()
-        since = now - self._last_at
-        if (
-            self._last is None
-            or key[0] != self._last[0]
-            or status.is_terminal
-            or (key != self._last and since >= PROGRESS_SECONDS)
-            or since >= HEARTBEAT_SECONDS
-        ):
+        if key != self._last or now - self._last_at >= HEARTBEAT_SECONDS:
             self._log.info("Waiting: %s", status.describe())
             self._last, self._last_at = key, now
 

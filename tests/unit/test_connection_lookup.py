@@ -69,3 +69,17 @@ def test_each_secret_is_masked_once_per_process(monkeypatch: pytest.MonkeyPatch)
         base._mask("secret-value-1")
     base._mask("secret-value-2")
     assert masked == ["secret-value-1", "secret-value-2"]
+
+
+def test_waiters_look_up_themselves_when_the_first_caller_is_cancelled(lookups: list[str]) -> None:
+    async def main() -> list[Connection]:
+        first = asyncio.ensure_future(base.alookup_connection("occ"))
+        await asyncio.sleep(0)  # the first caller's lookup is under way
+        others = [asyncio.ensure_future(base.alookup_connection("occ")) for _ in range(3)]
+        await asyncio.sleep(0)
+        first.cancel()
+        return await asyncio.gather(*others)
+
+    conns = asyncio.run(main())
+    assert [c.conn_id for c in conns] == ["occ"] * 3
+    assert lookups == ["occ", "occ"]  # the cancelled one, then one shared by the three waiters
