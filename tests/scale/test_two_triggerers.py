@@ -134,7 +134,8 @@ def test_start_from_trigger_cases(scale_stack: AirflowStack, scale_emulator: Ora
         scale_emulator.add_export(export_id, "pending", "processing", "succeeded")
     scale_stack.wait_for_dag("start_from_trigger_cases")
     run_id = scale_stack.trigger_dag("start_from_trigger_cases")
-    assert scale_stack.wait_for_run("start_from_trigger_cases", run_id, timeout=300) == "success"
+    state = scale_stack.wait_for_run("start_from_trigger_cases", run_id, timeout=300)
+    assert state == "success", _why_not(scale_stack, "start_from_trigger_cases", run_id)
 
     tis = scale_stack.task_instances("start_from_trigger_cases", run_id)
     assert {(ti["state"], ti["try_number"]) for ti in tis} == {("success", 1)}
@@ -144,3 +145,13 @@ def test_start_from_trigger_cases(scale_stack: AirflowStack, scale_emulator: Ora
         assert polls["worker"][export_id] == (1 if started_by == "worker" else 0), name
     mapped_log = scale_stack.task_log("start_from_trigger_cases", run_id, "mapped", map_index=0)
     assert "start_from_trigger is set but this task runs on a worker" in mapped_log
+
+
+def _why_not(stack: AirflowStack, dag_id: str, run_id: str) -> str:
+    """The unsuccessful task instances with the end of their logs, and the components' logs."""
+    parts = []
+    for ti in stack.task_instances(dag_id, run_id):
+        if ti["state"] != "success":
+            log = stack.task_log(dag_id, run_id, ti["task_id"], ti["map_index"], ti["try_number"] or 1)
+            parts.append(f"---- {ti['task_id']}[{ti['map_index']}] {ti['state']}:\n{log[-3000:]}")
+    return "\n".join(parts) + "\n" + stack.diagnostics()
