@@ -27,6 +27,27 @@ RESULTS = ROOT / "benchmarks" / "results"
 PYTHON = sys.executable
 
 
+def rss_kib() -> int:
+    """This process's resident set size now."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def peak_rss_kib() -> int:
+    """VmHWM: this process image's peak RSS (``ru_maxrss`` would count the parent's RSS at the
+    fork, before exec: the parent here holds the emulator and its data)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def load_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """The machine's load before and after a run, on one line."""
+    return load_line(before) + " (before); " + load_line(after).split(": ", 1)[1] + " (after)"
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     """The options every benchmark script takes."""
     p = argparse.ArgumentParser(description=description)

@@ -19,27 +19,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-
-def rss_kib() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-
-
-def peak_rss_kib() -> int:
-    """VmHWM: this process image's peak RSS (``ru_maxrss`` would count the parent's RSS at the
-    fork, before exec: the parent here holds the emulator and its data)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from _common import peak_rss_kib, rss_kib
 
 
 def cpu_seconds() -> float:

@@ -330,7 +330,7 @@ def main() -> None:
     }
     path = c.write_result(args.results_dir, "download_throughput", result, quick=args.quick)
     print(f"importing the operator alone: peak RSS {targets['rss']['import_only_peak_mib']} MiB")
-    print(c.load_line(before) + " (before); " + c.load_line(after).split(": ", 1)[1] + " (after)")
+    print(c.load_lines(before, after))
     verdict = "met" if targets["throughput"]["met"] else "MISSED"
     print(
         f"SUMMARY download_throughput: {total / MIB:.0f} MiB, ours {ours_mb_s} MB/s vs curl {curl_mb_s} MB/s "

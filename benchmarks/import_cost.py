@@ -164,7 +164,7 @@ def main() -> None:
         "elapsed_s": round(elapsed, 1),
     }
     path = c.write_result(args.results_dir, "import_cost", result, quick=args.quick)
-    print(c.load_line(before) + " (before); " + c.load_line(after).split(": ", 1)[1] + " (after)")
+    print(c.load_lines(before, after))
     verdict = "met" if targets["sensor_over_airflow"]["met"] else "MISSED"
     print(
         f"SUMMARY import_cost: sensor adds {sensor} ms over `import airflow` ({verdict}, target < 50 ms; "

@@ -277,7 +277,7 @@ def main() -> None:
         "elapsed_s": round(elapsed, 1),
     }
     path = c.write_result(args.results_dir, "triggerer_scale", result, quick=args.quick)
-    print(c.load_line(before) + " (before); " + c.load_line(after).split(": ", 1)[1] + " (after)")
+    print(c.load_lines(before, after))
     print(summary_line(targets) + f" [{elapsed:.0f} s, {path}]")
 
 

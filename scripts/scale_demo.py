@@ -14,7 +14,6 @@ Everything it started is stopped at the end (or on Ctrl-C).
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
@@ -24,13 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from scale.scenario import run_scenario  # noqa: E402
-from stack.airflow_stack import SETTINGS_DOC, AirflowStack, StackOptions  # noqa: E402
+from scale.scenario import run_scenario, scale_options  # noqa: E402
+from stack.airflow_stack import SETTINGS_DOC, AirflowStack  # noqa: E402
 from stack.exports import polls_by_agent  # noqa: E402
 
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator  # noqa: E402
-
-DAGS = ROOT / "tests" / "scale" / "dags"
 
 
 def main() -> int:
@@ -54,19 +51,7 @@ def main() -> int:
     emulator = OracleCommerceEmulator()
     emulator.start()
     say(f"Oracle Commerce Cloud emulator on {emulator.url}")
-    options = StackOptions(
-        dags_folder=DAGS,
-        database="postgres",
-        triggerers=2,
-        parallelism=16,
-        triggerer_heartbeat_sec=2,
-        triggerer_health_check_threshold=10,
-        env={
-            "AIRFLOW_CONN_OCC_SCALE": json.dumps(emulator.connection()),
-            "SCALE_N": str(args.n),
-            "SCALE_POKE_INTERVAL": str(args.poke_interval),
-        },
-    )
+    options = scale_options(emulator.connection(), args.n, args.poke_interval)
     stack = AirflowStack(options)
     try:
         say("starting PostgreSQL, api-server, scheduler, dag-processor and two triggerers ...")

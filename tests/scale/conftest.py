@@ -3,24 +3,20 @@ the scale tests of a module (starting it costs about 20 s)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from stack.airflow_stack import AirflowStack, StackOptions
+from stack.airflow_stack import AirflowStack
 from stack.fixtures import airflow_stack
 
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
+from scale.scenario import HEALTH_CHECK_THRESHOLD, scale_options
 
-__all__ = ["airflow_stack"]
+__all__ = ["HEALTH_CHECK_THRESHOLD", "airflow_stack"]
 
-DAGS = Path(__file__).with_name("dags")
 #: Waits per scale DAG, and their poll interval (seconds).
 N = 200
 POKE_INTERVAL = 2.0
-#: A triggerer that missed heartbeats for this long counts as dead (default 30 s).
-HEALTH_CHECK_THRESHOLD = 10
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +30,7 @@ def scale_emulator() -> Iterator[OracleCommerceEmulator]:
 @pytest.fixture(scope="module")
 def scale_stack(scale_emulator: OracleCommerceEmulator) -> Iterator[AirflowStack]:
     """PostgreSQL, api-server, scheduler (LocalExecutor), dag-processor, two triggerers."""
-    options = StackOptions(
-        dags_folder=DAGS,
-        database="postgres",
-        triggerers=2,
-        parallelism=16,
-        triggerer_heartbeat_sec=2,
-        triggerer_health_check_threshold=HEALTH_CHECK_THRESHOLD,
-        env={
-            "AIRFLOW_CONN_OCC_SCALE": json.dumps(scale_emulator.connection()),
-            "SCALE_N": str(N),
-            "SCALE_POKE_INTERVAL": str(POKE_INTERVAL),
-        },
-    )
+    options = scale_options(scale_emulator.connection(), N, POKE_INTERVAL)
     stack = AirflowStack(options)
     stack.start()
     yield stack

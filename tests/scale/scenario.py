@@ -8,16 +8,40 @@ survivor owns (and polls) every trigger, release the exports, wait for the run t
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from stack.airflow_stack import AirflowStack
+from stack.airflow_stack import AirflowStack, StackOptions
 from stack.exports import hold_exports, polls_by_agent, release_exports
 
 from airflow_provider_exports.testing.emulator import Emulator
+
+DAGS = Path(__file__).with_name("dags")
+#: A triggerer that missed heartbeats for this long counts as dead (default 30 s).
+HEALTH_CHECK_THRESHOLD = 10
+
+
+def scale_options(connection: Mapping[str, Any], n: int, poke_interval: float) -> StackOptions:
+    """The scale setup (tests and ``make scale-demo``): PostgreSQL, LocalExecutor, two triggerers
+    that notice a dead peer within ``HEALTH_CHECK_THRESHOLD`` seconds, the scale DAGs."""
+    return StackOptions(
+        dags_folder=DAGS,
+        database="postgres",
+        triggerers=2,
+        parallelism=16,
+        triggerer_heartbeat_sec=2,
+        triggerer_health_check_threshold=HEALTH_CHECK_THRESHOLD,
+        env={
+            "AIRFLOW_CONN_OCC_SCALE": json.dumps(dict(connection)),
+            "SCALE_N": str(n),
+            "SCALE_POKE_INTERVAL": str(poke_interval),
+        },
+    )
 
 
 @dataclass
