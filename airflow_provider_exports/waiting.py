@@ -55,7 +55,8 @@ def make_trigger(
     failure_states: Collection[str] | None,
     hook_params: dict[str, Any],
 ) -> tuple[ExportStatusTrigger, timedelta | None]:
-    """The trigger for a wait and the timeout to pass to ``defer()``."""
+    """The trigger for a wait whose caller has just polled (the trigger polls next one
+    ``poll_interval`` later) and the timeout to pass to ``defer()``."""
     timeout_at = time.time() + timeout if timeout is not None else None
     trigger = ExportStatusTrigger(
         conn_id=conn_id,
@@ -65,6 +66,7 @@ def make_trigger(
         success_states=list(success_states or []),
         failure_states=list(failure_states or []),
         hook_params=hook_params,
+        next_poll_at=time.time() + poll_interval,
     )
     defer_timeout = timedelta(seconds=timeout) + DEFER_TIMEOUT_BUFFER if timeout is not None else None
     return trigger, defer_timeout

@@ -54,6 +54,8 @@ class ExportStatusTrigger(BaseTrigger):
     unreadable answer) end it with an ``error`` event.
 
     :param timeout_at: wall-clock epoch seconds after which a ``timeout`` event is sent.
+    :param next_poll_at: wall-clock epoch seconds of the first poll (a worker has just polled);
+        ``None`` polls at once. The wait for it is never longer than ``poll_interval``.
     :param hook_params: non-secret vendor options passed to the hook.
     """
 
@@ -66,6 +68,7 @@ class ExportStatusTrigger(BaseTrigger):
         success_states: list[str] | None = None,
         failure_states: list[str] | None = None,
         hook_params: dict[str, Any] | None = None,
+        next_poll_at: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.conn_id = conn_id
@@ -75,6 +78,7 @@ class ExportStatusTrigger(BaseTrigger):
         self.success_states = list(success_states or [])
         self.failure_states = list(failure_states or [])
         self.hook_params = dict(hook_params or {})
+        self.next_poll_at = next_poll_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -87,6 +91,7 @@ class ExportStatusTrigger(BaseTrigger):
                 "success_states": self.success_states,
                 "failure_states": self.failure_states,
                 "hook_params": self.hook_params,
+                "next_poll_at": self.next_poll_at,
             },
         )
 
@@ -110,6 +115,7 @@ class ExportStatusTrigger(BaseTrigger):
             except (ExportError, AirflowNotFoundException) as exc:
                 yield self._event("error", None, str(exc))
                 return
+            await asyncio.sleep(self._first_sleep_seconds())
             while True:
                 if self.timeout_at is not None and time.time() >= self.timeout_at:
                     yield self._event("timeout", last, self._timeout_message(last))
@@ -128,6 +134,15 @@ class ExportStatusTrigger(BaseTrigger):
                         yield self._event(outcome(last), last)
                         return
                 await asyncio.sleep(self._sleep_seconds())
+
+    def _first_sleep_seconds(self) -> float:
+        # The worker polled just before deferring: polling again at once would double the
+        # configured rate and, for an export finishing right then, end the wait seconds after
+        # the deferral, when Airflow 3.3 may fail the resumed task (docs/deployment.md).
+        # Capped at one interval, so a worker clock ahead of the triggerer's cannot stall it.
+        if self.next_poll_at is None:
+            return 0.0
+        return max(0.0, min(self.next_poll_at - time.time(), self._sleep_seconds()))
 
     def _sleep_seconds(self) -> float:
         if self.timeout_at is None:

@@ -63,6 +63,7 @@ def test_start_trigger_args_build_the_trigger() -> None:
             "success_states": ["done"],
             "failure_states": [],
             "hook_params": {"retry": {"attempts": 3}},
+            "next_poll_at": None,  # no worker polled first: the trigger polls at once
         },
     )
 

@@ -10,6 +10,7 @@ triggerer (no worker before the wait).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -28,6 +29,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 WORKER_RUN = '"event":"Worker startup parse complete"'
 DEFERRED_BY_WORKER = "Deferring: the triggerer polls export"
 TRIGGER_LOG = "attempt=1.log.trigger.{job}.log"
+#: Polls (1 s apart) an export of ``test_start_from_trigger_cases`` stays ``processing``. A wait
+#: that a worker deferred must not end within seconds: Airflow 3.3's scheduler fails the task if
+#: it drains the worker's late "success" for the deferring run after the resumed run was queued
+#: (apache/airflow#72716, #67287). Here that late event came up to 5 s after the deferral (the
+#: supervisor's 5 s select); with one "processing" poll the trigger fired ~3 s after it, and the
+#: run failed in 2 of about 6 full test runs. docs/deployment.md says what this means for users.
+SLOW_EXPORT_POLLS = 12
 
 
 def _value(raw: Any) -> dict[str, Any]:
@@ -131,7 +139,7 @@ def test_start_from_trigger_cases(scale_stack: AirflowStack, scale_emulator: Ora
     }
     export_ids = [export_id for export_id, _ in cases.values()]
     for export_id in export_ids:
-        scale_emulator.add_export(export_id, "pending", "processing", "succeeded")
+        scale_emulator.add_export(export_id, "pending", *["processing"] * SLOW_EXPORT_POLLS, "succeeded")
     scale_stack.wait_for_dag("start_from_trigger_cases")
     run_id = scale_stack.trigger_dag("start_from_trigger_cases")
     state = scale_stack.wait_for_run("start_from_trigger_cases", run_id, timeout=300)
@@ -148,10 +156,23 @@ def test_start_from_trigger_cases(scale_stack: AirflowStack, scale_emulator: Ora
 
 
 def _why_not(stack: AirflowStack, dag_id: str, run_id: str) -> str:
-    """The unsuccessful task instances with the end of their logs, and the components' logs."""
+    """The unsuccessful task instances: their rows, the end of each of their log files (worker
+    and triggerers) and every component-log line naming them; then the components' logs."""
     parts = []
     for ti in stack.task_instances(dag_id, run_id):
-        if ti["state"] != "success":
-            log = stack.task_log(dag_id, run_id, ti["task_id"], ti["map_index"], ti["try_number"] or 1)
-            parts.append(f"---- {ti['task_id']}[{ti['map_index']}] {ti['state']}:\n{log[-3000:]}")
-    return "\n".join(parts) + "\n" + stack.diagnostics()
+        if ti["state"] == "success":
+            continue
+        parts.append(f"==== {ti['task_id']}[{ti['map_index']}] {ti['state']}: {ti}")
+        folder = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={ti['task_id']}"
+        if ti["map_index"] >= 0:
+            folder = folder / f"map_index={ti['map_index']}"
+        for path in sorted(folder.glob("attempt=*.log*")):
+            parts.append(f"---- {path.name}:\n{path.read_text(errors='replace')[-4000:]}")
+        # The id in the API's lines, "<TaskInstance: dag.task run ...>" in the scheduler's.
+        marks = (str(ti["id"]), f"{dag_id}.{ti['task_id']} ")
+        for component in stack.components.values():
+            with contextlib.suppress(OSError):
+                lines = component.log_path.read_text(errors="replace").splitlines()
+                named = [line for line in lines if any(mark in line for mark in marks)]
+                parts.append(f"---- {component.name} lines naming it:\n" + "\n".join(named[-40:]))
+    return "\n".join(parts) + "\n" + stack.diagnostics(lines=60)

@@ -14,7 +14,7 @@ from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
 from airflow_provider_exports.transport.auth import CREDENTIALS
 from airflow_provider_exports.triggers.export_status import ExportStatusTrigger
-from airflow_provider_exports.waiting import finish
+from airflow_provider_exports.waiting import finish, make_trigger
 
 
 @pytest.fixture(autouse=True)
@@ -48,11 +48,45 @@ def test_serializes_only_ids_and_numbers(occ_emulator: OracleCommerceEmulator, e
         "success_states",
         "failure_states",
         "hook_params",
+        "next_poll_at",
     }
     text = json.dumps(kwargs)  # plain JSON, nothing pickled
     assert occ_emulator.app_key not in text
     rebuilt = ExportStatusTrigger(**json.loads(text))
     assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_first_poll_comes_one_interval_after_the_workers(
+    occ_emulator: OracleCommerceEmulator, export_conn: Any
+) -> None:
+    conn_id = export_conn(occ_emulator)
+    occ_emulator.add_export("e1", "succeeded")
+    trigger, _ = make_trigger(
+        conn_id=conn_id,
+        export_id="e1",
+        poll_interval=0.5,
+        timeout=30,
+        success_states=None,
+        failure_states=None,
+        hook_params={},
+    )
+    assert trigger.next_poll_at is not None and trigger.next_poll_at > time.time() + 0.3
+    began = time.monotonic()
+    (event,) = events(trigger)
+    assert event["status"] == "success" and occ_emulator.exports["e1"].polls == 1
+    assert time.monotonic() - began >= 0.4  # not at once, as if the worker had not just polled
+
+
+def test_first_poll_waits_at_most_one_interval(
+    occ_emulator: OracleCommerceEmulator, export_conn: Any
+) -> None:
+    """A worker clock an hour ahead of the triggerer's delays the first poll by one interval."""
+    conn_id = export_conn(occ_emulator)
+    occ_emulator.add_export("e1", "succeeded")
+    began = time.monotonic()
+    (event,) = events(trigger_for(conn_id, "e1", poll_interval=0.2, next_poll_at=time.time() + 3600))
+    assert event["status"] == "success"
+    assert 0.15 <= time.monotonic() - began < 10
 
 
 def test_one_success_event(occ_emulator: OracleCommerceEmulator, export_conn: Any) -> None:
