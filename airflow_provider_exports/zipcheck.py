@@ -113,6 +113,12 @@ class StreamingZipVerifier:
         self._inflater = None
 
     @property
+    def inflating(self) -> bool:
+        """Whether the bytes being parsed are a deflated member's (costly to check, unlike the
+        CRC-32 of a stored member's)."""
+        return self._state == _DATA and self._inflater is not None
+
+    @property
     def settled(self) -> bool:
         """Whether more bytes cannot change anything (central directory reached, or given up)."""
         return self._state >= _DONE

@@ -3,7 +3,8 @@
 Run by ``download_throughput.py`` (``python _download_child.py SPEC.json``): the operator's own
 code path, ``ExportHook.download`` (login, status, streaming GET with requests, 256 KiB reads)
 inside ``download_verified`` (temp file written in 16 KiB slices, zip CRC check of every member
-streamed in a thread, background writeback, fsync, atomic rename) into a real file. Airflow and
+while the bytes arrive: in the writer's thread for the benchmark's stored member, background
+writeback, fsync, atomic rename) into a real file. Airflow and
 the provider are imported before the clock starts, as they are on a worker.
 
 Phases, by wrapping the functions involved (the same objects the operator calls):

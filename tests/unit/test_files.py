@@ -400,6 +400,67 @@ def test_restart_from_zero_restarts_the_check(tmp_path: Path, fallbacks: list[Pa
     assert fallbacks == []
 
 
+def _stored_then_deflated() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("first.bin", MEMBERS["random.bin"], compress_type=zipfile.ZIP_STORED)
+        zf.writestr("second.csv", MEMBERS["a.csv"] * 20, compress_type=zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offset each verifier thread starts reading the file back from."""
+    starts: list[int] = []
+    real = files._VerifierThread.__init__
+
+    def recorded(
+        self: Any, verifier: StreamingZipVerifier, fd: int, written: int = 0, start: int = 0
+    ) -> None:  # noqa: E501
+        starts.append(start)
+        real(self, verifier, fd, written, start)
+
+    monkeypatch.setattr(files._VerifierThread, "__init__", recorded)
+    return starts
+
+
+@pytest.mark.parametrize("name", ["export.zip", "export.bin"])
+def test_stored_members_are_checked_by_the_writer(
+    name: str, tmp_path: Path, fallbacks: list[Path], thread_starts: list[int]
+) -> None:
+    data = ARCHIVES["stored"]()
+    assert download_verified(tmp_path / name, _chunked(data)) == len(data)
+    assert thread_starts == [] and fallbacks == []  # CRC-32s in the writer's thread, no read-back
+
+
+@pytest.mark.usefixtures("small_reads")
+def test_a_deflated_member_hands_the_check_to_a_thread(
+    tmp_path: Path, fallbacks: list[Path], thread_starts: list[int]
+) -> None:
+    data = _stored_then_deflated()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        deflated_at = zf.getinfo("second.csv").header_offset
+    dest = tmp_path / "export.zip"
+    assert download_verified(dest, _slowly(data, 4000)) == len(data)
+    assert dest.read_bytes() == data and fallbacks == []
+    # One thread, from the end of the write in which the deflated member's data began.
+    (start,) = thread_starts
+    assert deflated_at < start <= _member_data_offset(data, "second.csv") + 4000 < len(data)
+    assert _threads() == set()
+
+
+@pytest.mark.usefixtures("small_reads")
+def test_corruption_after_the_hand_over_is_found(tmp_path: Path, thread_starts: list[int]) -> None:
+    data = bytearray(_stored_then_deflated())
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        half = zf.getinfo("second.csv").compress_size // 2
+    data[_member_data_offset(bytes(data), "second.csv") + half] ^= 0xFF
+    dest = tmp_path / "export.zip"
+    with pytest.raises(DownloadError, match="zip archive"):
+        download_verified(dest, _slowly(bytes(data), 4000))
+    assert len(thread_starts) == 1 and list(tmp_path.iterdir()) == []
+
+
 def test_other_moves_fall_back_to_verify_zip(tmp_path: Path, fallbacks: list[Path]) -> None:
     data = ARCHIVES["stored"]()
 
