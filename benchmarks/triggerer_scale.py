@@ -5,6 +5,8 @@ For each N (and plain HTTP / TLS), each side runs in its own process under Airfl
 loopback. Every export finishes on its ``--polls``-th status poll; the poll interval is real
 (5 s by default, not scaled). Reported per side: CPU seconds per poll, peak RSS, TCP connections
 the emulator accepted, p99 lateness of polls against their schedule, and the ratio ours/peer.
+The CPU target's case (N = 1,000 with TLS) runs as ``--target-pairs`` pairs (3), the order of the
+sides alternating; the target is judged on the median of the pairs' ratios.
 
     python benchmarks/triggerer_scale.py            # N = 100, 1,000, 5,000; HTTP and TLS
     python benchmarks/triggerer_scale.py --quick    # a smoke test (N = 10, 0.2 s interval)
@@ -207,10 +209,17 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the work folder (harness logs, raw timings)")
     p.add_argument("--profile", type=Path, help="write a cProfile of each harness run into this folder")
     p.add_argument("--cert", choices=["ec", "rsa"], default="ec", help="TLS key type (default ECDSA P-256)")
+    p.add_argument(
+        "--target-pairs",
+        type=int,
+        help="pairs of runs at N=1000 with TLS, the CPU target's case (default 3; quick 1); "
+        "the target is judged on the median of their ratios",
+    )
     args = p.parse_args()
     args.n = args.n or ([10] if args.quick else [100, 1000, 5000])
     args.interval = args.interval or (0.2 if args.quick else 5.0)
     args.polls = args.polls or (3 if args.quick else 4)
+    args.target_pairs = args.target_pairs or (1 if args.quick else 3)
     tls_modes = {"both": [False, True], "on": [True], "off": [False]}[args.tls]
 
     try:
@@ -228,7 +237,9 @@ def main() -> None:
     idle: dict[int, dict[str, Any]] = {}
     floor: dict[tuple[int, bool], dict[str, Any]] = {}
     for tls in tls_modes:
-        for n in args.n:
+        # The CPU target's case (N=1000, TLS) runs in several pairs: one pair's ratio is noisy.
+        repeats = {(1000, True): args.target_pairs}
+        for n in [size for size in args.n for _ in range(repeats.get((size, tls), 1))]:
             if not args.no_idle and n not in idle and (n >= 1000 or args.quick):
                 idle[n] = run_side("idle", n, False, args, work, None)
                 print(f"  idle N={n:<5} done in {idle[n]['wall_s']} s", flush=True)
@@ -240,7 +251,7 @@ def main() -> None:
                 mode = "TLS " if tls else "HTTP"
                 print(f"  {side:4} N={n:<5} {mode} done in {pair[side]['wall_s']} s", flush=True)
             rows += [pair["ours"], pair["peer"]]
-            if args.floor:
+            if args.floor and (n, tls) not in floor:
                 floor[n, tls] = run_side("floor", n, tls, args, work, cert)
                 print(f"  floor N={n:<5} {mode} done in {floor[n, tls]['wall_s']} s", flush=True)
 
@@ -376,30 +387,38 @@ def render(
 def evaluate(rows: list[dict[str, Any]], comparisons: list[dict[str, Any]], args: Any) -> dict[str, Any]:
     """The issue's targets, against what this run measured (absent when N was not run)."""
     out: dict[str, Any] = {}
-    for comp in comparisons:
-        if comp["n"] == 1000 and comp["tls"]:
-            ours = next(r for r in rows if r["side"] == "ours" and r["n"] == 1000 and r["tls"])
-            peer = next(r for r in rows if r["side"] == "peer" and r["n"] == 1000 and r["tls"])
-            for key, field, ratio_key in (
-                ("cpu_per_poll_n1000_tls", "cpu_ms_per_poll", "cpu_per_poll_ratio"),
-                ("steady_cpu_per_poll_n1000_tls", "cpu_steady_ms_per_poll", "steady_cpu_per_poll_ratio"),
-            ):
-                ratio = comp[ratio_key]
-                out[key] = {
-                    "target": "ours <= 0.2 x peer (5x less)",
-                    "ours_ms": ours[field],
-                    "peer_ms": peer[field],
-                    "ratio": ratio,
-                    "peer_over_ours": round(1 / ratio, 2) if ratio else None,
-                    "met": ratio is not None and ratio <= 0.2,
-                }
-            out["steady_cpu_per_poll_n1000_tls"]["net_of_idle_ratio"] = comp["net_steady_cpu_per_poll_ratio"]
-            out["tcp_opened_n1000_tls"] = {
-                "target": f"<= pool size ({POOL_SIZE})",
-                "ours": ours["tcp_opened"],
-                "polls": ours["polls"],
-                "met": ours["tcp_opened"] <= POOL_SIZE,
+    pairs = [
+        (ours, peer, comp)
+        for ours, peer, comp in zip(rows[0::2], rows[1::2], comparisons, strict=True)
+        if (comp["n"], comp["tls"]) == (1000, True)
+    ]
+    if pairs:
+        for key, field, ratio_key in (
+            ("cpu_per_poll_n1000_tls", "cpu_ms_per_poll", "cpu_per_poll_ratio"),
+            ("steady_cpu_per_poll_n1000_tls", "cpu_steady_ms_per_poll", "steady_cpu_per_poll_ratio"),
+        ):
+            ratios = [comp[ratio_key] for _, _, comp in pairs if comp[ratio_key] is not None]
+            ratio = c.median(ratios)
+            out[key] = {
+                "target": "ours <= 0.2 x peer (5x less)",
+                "judged_on": f"the median ratio of {len(pairs)} pair(s) of runs, order alternating",
+                "ratios": ratios,
+                "ours_ms": c.median([ours[field] for ours, _, _ in pairs if ours[field] is not None]),
+                "peer_ms": c.median([peer[field] for _, peer, _ in pairs if peer[field] is not None]),
+                "ratio": ratio,
+                "peer_over_ours": round(1 / ratio, 2) if ratio else None,
+                "met": ratio is not None and ratio <= 0.2,
             }
+        out["steady_cpu_per_poll_n1000_tls"]["net_of_idle_ratios"] = [
+            comp["net_steady_cpu_per_poll_ratio"] for _, _, comp in pairs
+        ]
+        opened = max(ours["tcp_opened"] for ours, _, _ in pairs)
+        out["tcp_opened_n1000_tls"] = {
+            "target": f"<= pool size ({POOL_SIZE})",
+            "ours": opened,
+            "polls": pairs[0][0]["polls"],
+            "met": opened <= POOL_SIZE,
+        }
     for row in rows:
         if row["n"] == 5000 and row["side"] == "ours":
             key = f"n5000_{'tls' if row['tls'] else 'http'}"
@@ -429,7 +448,8 @@ def summary_line(targets: dict[str, Any]) -> str:
     cpu, steady = targets.get("cpu_per_poll_n1000_tls"), targets.get("steady_cpu_per_poll_n1000_tls")
     if cpu and steady:
         parts.append(
-            f"N=1000 TLS: peer uses {cpu['peer_over_ours']}x our CPU per poll over the whole wait "
+            f"N=1000 TLS (median of {len(cpu['ratios'])}): peer uses {cpu['peer_over_ours']}x our CPU "
+            "per poll over the whole wait "
             f"({'met' if cpu['met'] else 'MISSED'}), {steady['peer_over_ours']}x in steady state "
             f"({'met' if steady['met'] else 'MISSED'}) (target 5x)"
         )
