@@ -355,13 +355,15 @@ def render(
         ]
 
     shown: set[int] = set()
+    floor_shown: set[tuple[int, bool]] = set()
     for ours, peer, comp in zip(rows[0::2], rows[1::2], comparisons, strict=True):
         if ours["n"] in idle and ours["n"] not in shown:
             shown.add(ours["n"])
             lines.append(line("idle (no I/O)", idle[ours["n"]]))
         lines.append(line("ours", ours))
         lines.append(line("peer", peer))
-        if (ours["n"], ours["tls"]) in floor:
+        if (ours["n"], ours["tls"]) in floor and (ours["n"], ours["tls"]) not in floor_shown:
+            floor_shown.add((ours["n"], ours["tls"]))
             lines.append(line("floor (aiohttp only)", floor[ours["n"], ours["tls"]]))
         net = comp["net_steady_cpu_per_poll_ratio"]
         lines.append(
