@@ -416,7 +416,7 @@ def thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     def recorded(
         self: Any, verifier: StreamingZipVerifier, fd: int, written: int = 0, start: int = 0
-    ) -> None:  # noqa: E501
+    ) -> None:
         starts.append(start)
         real(self, verifier, fd, written, start)
 
