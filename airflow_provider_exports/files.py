@@ -6,10 +6,10 @@ member, as ``zipfile.ZipFile.testzip`` checks it) runs *while* the file arrives:
 parsed in order (``zipcheck.StreamingZipVerifier``), in the writer's thread while that costs
 only a CRC-32 (stored members), by a background thread reading the file back once a deflated
 member needs inflating. Once the download ends only the central directory is read to match its
-entries with what was computed. Anything the
-streaming parser is not certain about falls back to ``zipcheck.verify_zip``, which re-reads the file
-and stays the authority. Likewise a background thread starts the data's writeback every
-:data:`FLUSH_EVERY` bytes, so the ``fsync`` before the rename only has the tail left to flush.
+entries with what was computed. Anything the streaming parser is not certain about falls back to
+``zipcheck.verify_zip``, which re-reads the file and stays the authority. Likewise a background
+thread starts the data's writeback every :data:`FLUSH_EVERY` bytes, so the ``fsync`` before the
+rename only has the tail left to flush.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ class _VerifierThread:
 
     The thread reads the file back a step behind the writer (from the page cache: the bytes
     that are really in the file), from ``start`` (where the writer's thread stopped feeding the
-    verifier itself), and feeds the verifier. The writer's thread only says how far
-    it has written (:meth:`advance`): it neither copies nor queues anything, and memory stays
-    at one :data:`READ_BACK` buffer. ``restart`` (the file was truncated to zero) and
+    verifier itself), and feeds the verifier. The writer's thread only says how far it has
+    written (:meth:`advance`): it neither copies nor queues anything, and memory stays at one
+    :data:`READ_BACK` buffer. ``restart`` (the file was truncated to zero) and
     ``give_up`` (it was rewritten elsewhere) come from the writer too.
 
     When the download ends, :meth:`finish` stops the thread wherever it got to and verifies the
