@@ -25,10 +25,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from _common import peak_rss_kib, rss_kib
+
+T = TypeVar("T")
+S = TypeVar("S")
 
 
 def main(spec_path: str) -> None:
@@ -45,32 +49,37 @@ def main(spec_path: str) -> None:
         "zip_check": "none",
     }
     moments: dict[str, float] = {}
-    verify_zip, fsync, fdatasync, replace = zipcheck.verify_zip, os.fsync, os.fdatasync, os.replace
-    finish, finish_writing = zipcheck.StreamingZipVerifier.finish, files.DownloadSink.finish_writing
+    verify_zip, replace, finish = zipcheck.verify_zip, os.replace, zipcheck.StreamingZipVerifier.finish
 
-    def timed_verify(path: Path) -> None:
-        began = time.monotonic()
-        try:
-            verify_zip(path)
-        finally:
-            phases["verify_zip_s"] += time.monotonic() - began
-            if phases["zip_check"] == "none":
-                phases["zip_check"] = "verify_zip"
+    def timed(fn: Callable[..., T], key: str, count: str | None = None) -> Callable[..., T]:
+        """``fn``, adding its wall time to ``phases[key]`` (and 1 to ``phases[count]``)."""
 
-    def timed_fsync(fd: int) -> None:
-        began = time.monotonic()
-        try:
-            fsync(fd)
-        finally:
-            phases["fsync_s"] += time.monotonic() - began
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            began = time.monotonic()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[key] += time.monotonic() - began
+                if count is not None:
+                    phases[count] += 1
 
-    def timed_fdatasync(fd: int) -> None:
-        began = time.monotonic()
-        try:
-            fdatasync(fd)
-        finally:
-            phases["fdatasync_s"] += time.monotonic() - began
-            phases["fdatasyncs"] += 1
+        return wrapper
+
+    def thread_cpu(run: Callable[[S], None], key: str) -> Callable[[S], None]:
+        """A thread's ``run``, recording the thread's CPU time in ``phases[key]`` as it ends."""
+
+        def wrapper(self: S) -> None:
+            try:
+                run(self)
+            finally:
+                phases[key] = time.thread_time()
+
+        return wrapper
+
+    def checked_by_verify_zip(path: Path) -> None:
+        if phases["zip_check"] == "none":
+            phases["zip_check"] = "verify_zip"
+        verify_zip(path)
 
     def timed_replace(src: Any, dst: Any) -> None:
         replace(src, dst)
@@ -83,43 +92,24 @@ def main(spec_path: str) -> None:
             phases["zip_check"] = "streaming" if self.verified_streaming else "fallback (verify_zip)"
             phases["zip_unsure"] = self.unsure
 
-    def timed_finish_writing(
-        self: files.DownloadSink, *, verify: bool
-    ) -> zipcheck.StreamingZipVerifier | None:
-        began = time.monotonic()
-        try:
-            return finish_writing(self, verify=verify)
-        finally:
-            phases["catch_up_s"] += time.monotonic() - began
-
-    zipcheck.verify_zip = timed_verify  # type: ignore[assignment]
-    os.fsync = timed_fsync
-    os.fdatasync = timed_fdatasync
+    zipcheck.verify_zip = timed(checked_by_verify_zip, "verify_zip_s")
+    os.fsync = timed(os.fsync, "fsync_s")
+    os.fdatasync = timed(os.fdatasync, "fdatasync_s", count="fdatasyncs")
     os.replace = timed_replace
     zipcheck.StreamingZipVerifier.finish = timed_finish  # type: ignore[method-assign]
-    files.DownloadSink.finish_writing = timed_finish_writing  # type: ignore[method-assign]
+    files.DownloadSink.finish_writing = timed(  # type: ignore[method-assign]
+        files.DownloadSink.finish_writing, "catch_up_s"
+    )
+    # CPU time of the two background threads (each reads its own clock as it ends).
+    files._VerifierThread._run = thread_cpu(  # type: ignore[method-assign]
+        files._VerifierThread._run, "verifier_thread_cpu_s"
+    )
+    files._Flusher._run = thread_cpu(files._Flusher._run, "flusher_thread_cpu_s")  # type: ignore[method-assign]
 
     operator = DownloadExportOperator(
         task_id="download", conn_id=spec["conn_id"], export_id=spec["export_id"], destination=spec["dest"]
     )
     hook = operator.hook
-    # CPU time of the two background threads (each reads its own clock as it ends).
-    verifier_run, flusher_run = files._VerifierThread._run, files._Flusher._run
-
-    def timed_verifier_run(self: Any) -> None:
-        try:
-            verifier_run(self)
-        finally:
-            phases["verifier_thread_cpu_s"] = time.thread_time()
-
-    def timed_flusher_run(self: Any) -> None:
-        try:
-            flusher_run(self)
-        finally:
-            phases["flusher_thread_cpu_s"] = time.thread_time()
-
-    files._VerifierThread._run = timed_verifier_run  # type: ignore[method-assign]
-    files._Flusher._run = timed_flusher_run  # type: ignore[method-assign]
     transfer: dict[str, float] = {}
     download = hook.download
 
