@@ -17,6 +17,7 @@ when each trigger started, and when each status poll was issued (a wrapper aroun
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import resource
@@ -181,6 +182,21 @@ def main(spec_path: str) -> None:
             finally:
                 ended[trigger_id] = time.monotonic()
 
+    # The garbage collector's share of the CPU: a full collection walks every object in the
+    # process, Airflow's included, so what a side allocates per poll costs it more than that.
+    gc_collections = [0, 0, 0]
+    gc_cpu_s = [0.0, 0.0, 0.0]
+    gc_began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_began[0] = time.thread_time()
+        elif "handover_at" in marks:
+            generation = info["generation"]
+            gc_collections[generation] += 1
+            gc_cpu_s[generation] += time.thread_time() - gc_began[0]
+
+    gc.callbacks.append(on_gc)
     runner = BenchRunner()
     cpu_start = cpu_seconds()
     if spec.get("profile"):
@@ -206,6 +222,7 @@ def main(spec_path: str) -> None:
         "cpu_before_handover_s": marks["cpu_at_handover"] - cpu_start,
         "rss_kib_at_handover": marks["rss_kib_at_handover"],
         "peak_rss_kib": peak_rss_kib(),
+        "gc_after_handover": {"collections": gc_collections, "cpu_s": gc_cpu_s},
         "cpu_samples": marks.get("cpu_samples", []),
         "started": started,
         "ended": ended,

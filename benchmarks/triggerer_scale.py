@@ -151,6 +151,12 @@ def summarize(
         "cpu_steady_ms_per_poll": steady["ms_per_poll"],
         "steady_window": steady,
         "cpu_process_s": round(raw["cpu_process_s"], 2),
+        # Garbage collection after the hand-over (its CPU is inside cpu_wait_s): collections per
+        # generation, and CPU per poll.
+        "gc_collections": raw["gc_after_handover"]["collections"],
+        "gc_cpu_ms_per_poll": round(1000 * sum(raw["gc_after_handover"]["cpu_s"]) / polls, 4)
+        if polls
+        else None,
         "peak_rss_mib": round(raw["peak_rss_kib"] / 1024, 1),
         "rss_at_handover_mib": round(raw["rss_kib_at_handover"] / 1024, 1),
         "tcp_opened": emulator.opened,
