@@ -46,8 +46,10 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/triggerer_scale.py --floor
 	$(BIN)/python benchmarks/download_throughput.py
 	$(BIN)/python benchmarks/import_cost.py
+	$(BIN)/python benchmarks/poll_layers.py
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/triggerer_scale.py --quick --floor
 	$(BIN)/python benchmarks/download_throughput.py --quick
 	$(BIN)/python benchmarks/import_cost.py --quick
+	$(BIN)/python benchmarks/poll_layers.py --quick

@@ -90,3 +90,14 @@ def test_import_cost_quick(tmp_path: Path) -> None:
         assert entry["base_alone_ms"] > 0
         assert entry["ours"]["added_same_process_ms"] > 0
         assert entry["peer"]["added_same_process_ms"] > 0
+
+
+def test_poll_layers_quick(tmp_path: Path) -> None:
+    data, _ = run_quick("poll_layers.py", tmp_path)
+    rounds = data["settings"]["rounds"]
+    layers = data["layers"]
+    assert [row["layer"] for row in layers] == ["aiohttp GET", "send", "call", "run", "aget_status"]
+    for row in layers:
+        assert len(row["us_per_poll_runs"]) == rounds
+        assert all(value > 0 for value in row["us_per_poll_runs"])
+    assert layers[0]["over_aiohttp_get_us"] == 0
