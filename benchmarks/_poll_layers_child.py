@@ -1,8 +1,9 @@
 """The measuring process of ``poll_layers.py``: thread CPU per poll of each layer of the poll path.
 
 Reads a JSON spec (connection from ``AIRFLOW_CONN_*``, the emulator's URL and a token for the
-bare GET) and writes ``{"us_per_poll": {layer: [one value per round]}}``. Each measurement runs
-every poller once untimed (connections open, caches warm), then ``polls`` more polls each, timed.
+bare GET) and writes ``{"us_per_poll": {layer: [one value per round]}}``, the layers in order
+from the bare GET up. Each measurement runs every poller once untimed (connections open, caches
+warm), then ``polls`` more polls each, timed.
 ``send`` sends requests prepared beforehand; every other layer builds its own.
 """
 
@@ -95,7 +96,7 @@ def layers(spec: dict[str, Any]) -> dict[str, Callable[[aiohttp.ClientSession], 
 def main(spec_path: str) -> None:
     spec: dict[str, Any] = json.loads(Path(spec_path).read_text())
     by_name = layers(spec)
-    names: list[str] = spec["layers"]
+    names = list(by_name)
     out: dict[str, list[float]] = {name: [] for name in names}
     for round_no in range(spec["rounds"]):
         # Rotate the order, so a change in the machine's speed does not favour one layer.
