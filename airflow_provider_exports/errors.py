@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 
 class ExportError(Exception):
     """Base of every error this provider raises."""
@@ -88,6 +90,16 @@ class ExportFailedError(ExportError):
             parts.append(f"code {event['error_code']}")
         message = event.get("message")
         super().__init__(", ".join(parts) + (f": {message}" if message else ""))
+
+
+class ExportFinallyFailed(ExportFailedError, AirflowFailException):
+    """The vendor reported the export failed, cancelled or expired: the task fails without retries
+    (a retry would only read the same verdict again)."""
+
+
+class MissingExportIdError(ExportConfigError, AirflowFailException):
+    """A task was given no export id (``None``, empty or ``"None"``): usually the start task failed
+    before it pushed one. Fails without retries: the id will not appear on a retry."""
 
 
 class DownloadError(ExportError):

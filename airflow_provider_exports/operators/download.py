@@ -14,6 +14,7 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
 from airflow_provider_exports.files import download_verified, safe_extract
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.waiting import require_export_id
 
 
 def _is_remote(destination: str | os.PathLike[str] | ObjectStoragePath) -> bool:
@@ -83,7 +84,7 @@ class DownloadExportOperator(BaseOperator):
         return export_hook(self.conn_id, **self.hook_params)
 
     def execute(self, context: Any) -> str:
-        export_id = str(self.export_id)
+        export_id = require_export_id(self.export_id, self.task_id)
         if _is_remote(self.destination):
             target = str(self._to_object_storage(export_id))
         else:

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.waiting import NO_EXPORT_ID, export_id_or_none
 
 #: XCom values live in the metadata DB: keep them small.
 DEFAULT_MAX_CHARS = 20_000
@@ -25,7 +27,8 @@ def truncate(text: str, limit: int) -> str:
 class FetchExportLogOperator(BaseOperator):
     """Fetches an export's log (for failed exports too: run it with ``trigger_rule="all_done"``).
 
-    The task's return value is the (possibly truncated) log text.
+    The task's return value is the (possibly truncated) log text. Without an export id (the
+    start task failed before it pushed one) the task is skipped and says so.
 
     :param max_chars: at most this many characters go to the task log and XCom (head and tail kept).
     """
@@ -52,6 +55,9 @@ class FetchExportLogOperator(BaseOperator):
         return export_hook(self.conn_id, **self.hook_params)
 
     def execute(self, context: Any) -> str:
-        text = truncate(self.hook.fetch_log(str(self.export_id)), self.max_chars)
-        self.log.info("Log of %s export %r:\n%s", self.hook.vendor, self.export_id, text)
+        export_id = export_id_or_none(self.export_id)
+        if export_id is None:
+            raise AirflowSkipException(f"{NO_EXPORT_ID} (export_id is {self.export_id!r})")
+        text = truncate(self.hook.fetch_log(export_id), self.max_chars)
+        self.log.info("Log of %s export %r:\n%s", self.hook.vendor, export_id, text)
         return text

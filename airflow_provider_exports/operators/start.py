@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Variable
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_exports.errors import ExportError, TransientError
+from airflow_provider_exports.errors import ExportError
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
-from airflow_provider_exports.status import with_overrides
-from airflow_provider_exports.triggers.export_status import ProgressLog
-from airflow_provider_exports.waiting import event_for, finish, make_trigger
+from airflow_provider_exports.triggers.export_status import make_trigger
+from airflow_provider_exports.waiting import Poller, event_for, finish
 
 
 class StartExportOperator(BaseOperator):
@@ -33,7 +32,7 @@ class StartExportOperator(BaseOperator):
     :param adopt_running_export: on a retry, wait for the export an earlier try started if the
         vendor says it is still running, instead of starting a second one (the id is kept in an
         Airflow Variable named ``airflow_provider_exports.started.<dag>.<run>.<task>.<map index>``
-        until the task succeeds).
+        until the task ends for good: it succeeds, or fails with no retry left).
     """
 
     template_fields: Sequence[str] = ("conn_id", "payload", "hook_params")
@@ -74,35 +73,67 @@ class StartExportOperator(BaseOperator):
         return export_hook(self.conn_id, **self.hook_params)
 
     def execute(self, context: Any) -> str:
-        export_id = self._start_or_adopt(context["ti"])
-        self._export_id = export_id
-        context["ti"].xcom_push(key="export_id", value=export_id)
-        if not self.wait_for_completion:
-            self._forget(context["ti"])
+        ti = context["ti"]
+        with self._marker_until_final(ti):
+            export_id = self._start_or_adopt(ti)
+            self._export_id = export_id
+            ti.xcom_push(key="export_id", value=export_id)
+            if self.wait_for_completion:
+                self._wait(export_id)
             return export_id
-        if self.deferrable:
-            status = with_overrides(self.hook.get_status(export_id), self.success_states, self.failure_states)
-            if status.is_terminal:
-                finish(event_for(status, self.conn_id), self.log)
-                self._forget(context["ti"])
-                return export_id
-            trigger, defer_timeout = make_trigger(
-                conn_id=self.conn_id,
-                export_id=export_id,
-                poll_interval=self.poll_interval,
-                timeout=self.wait_timeout,
-                success_states=self.success_states,
-                failure_states=self.failure_states,
-                hook_params=self.hook.trigger_hook_params(),
-            )
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
-        self._wait(export_id)
-        self._forget(context["ti"])
-        return export_id
+
+    def _wait(self, export_id: str) -> None:
+        poller = Poller(export_id, self.log, self.success_states, self.failure_states)
+        if not self.deferrable:
+            try:
+                status = poller.wait(self.hook, self.poll_interval, self.wait_timeout)
+            except AirflowSensorTimeout:
+                self._cancel_after_timeout(export_id)
+                raise
+            finish(event_for(status, self.conn_id), self.log)
+            return
+        # One synchronous poll first (a transient failure there only means the trigger polls).
+        first = poller.poll(self.hook)
+        if first is not None and first.is_terminal:
+            finish(event_for(first, self.conn_id), self.log)
+            return
+        trigger, defer_timeout = make_trigger(
+            conn_id=self.conn_id,
+            export_id=export_id,
+            poll_interval=self.poll_interval,
+            timeout=self.wait_timeout,
+            success_states=self.success_states,
+            failure_states=self.failure_states,
+            hook_params=self.hook.trigger_hook_params(),
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
+        """Called when the trigger fires: return the export id or raise with the reason."""
+        with self._marker_until_final(context["ti"]):
+            if event.get("status") == "timeout":
+                self._cancel_after_timeout(str(event.get("export_id")))
+            finish(event, self.log)
+            return str(event["export_id"])
 
     # A retry must not start a second export while the first is still running. XCom is cleared
     # between tries, so the id of a started export is kept in an Airflow Variable until the task
-    # succeeds; a later try adopts that export if the vendor says it is still running.
+    # ends for good (success, or a failure no retry follows); a later try adopts that export if
+    # the vendor says it is still running.
+
+    @contextlib.contextmanager
+    def _marker_until_final(self, ti: Any) -> Iterator[None]:
+        """Delete the start marker once no later try can need it; keep it across a deferral."""
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except BaseException as exc:
+            if not _may_retry(ti, exc):
+                self._forget(ti)
+            raise
+        else:
+            self._forget(ti)
 
     @staticmethod
     def _marker(ti: Any) -> str:
@@ -137,35 +168,6 @@ class StartExportOperator(BaseOperator):
         if self.adopt_running_export:
             _delete_marker(self._marker(ti), self.log)
 
-    def _wait(self, export_id: str) -> None:
-        deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
-        progress = ProgressLog(self.log)
-        last = None
-        while deadline is None or time.monotonic() < deadline:
-            try:
-                last = with_overrides(
-                    self.hook.get_status(export_id), self.success_states, self.failure_states
-                )
-            except TransientError as exc:
-                self.log.warning("Polling export %r failed, will poll again: %s", export_id, exc)
-            else:
-                progress(last)
-                if last.is_terminal:
-                    finish(event_for(last, self.conn_id), self.log)
-                    return
-            time.sleep(self.poll_interval)
-        self._cancel_after_timeout(export_id)
-        seen = last.describe() if last else "no status could be read"
-        raise AirflowSensorTimeout(f"Timed out waiting for export {export_id!r}; last seen: {seen}")
-
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
-        """Called when the trigger fires: return the export id or raise with the reason."""
-        if event.get("status") == "timeout":
-            self._cancel_after_timeout(str(event.get("export_id")))
-        finish(event, self.log)
-        self._forget(context["ti"])
-        return str(event["export_id"])
-
     def _cancel_after_timeout(self, export_id: str) -> None:
         if not (self.cancel_on_timeout and self.hook.supports_cancel):
             return
@@ -188,6 +190,14 @@ class StartExportOperator(BaseOperator):
                 self.log.warning("Could not cancel export %r: %s", self._export_id, exc)
 
 
+def _may_retry(ti: Any, exc: BaseException) -> bool:
+    """Whether Airflow may run another try after this one fails with ``exc``."""
+    if isinstance(exc, (AirflowFailException, AirflowSensorTimeout)):
+        return False  # Airflow fails these without retrying
+    max_tries = getattr(ti, "max_tries", None)
+    return not isinstance(max_tries, int) or ti.try_number <= max_tries
+
+
 def _read_marker(key: str, log: Any) -> str | None:
     try:
         value = Variable.get(key, default=None)
@@ -199,7 +209,11 @@ def _read_marker(key: str, log: Any) -> str | None:
 
 def _write_marker(key: str, export_id: str, log: Any) -> None:
     try:
-        Variable.set(key, export_id, description="Export started by a task; removed when the task succeeds.")
+        Variable.set(
+            key,
+            export_id,
+            description="Export started by a task; removed when the task succeeds or fails for good.",
+        )
     except Exception as exc:  # noqa: BLE001 - see _read_marker
         log.warning("Could not record the start marker %s: %s", key, exc)
 

@@ -11,11 +11,9 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_exports.errors import TransientError
 from airflow_provider_exports.hooks.base import ExportHook, export_hook
-from airflow_provider_exports.status import ExportStatus, with_overrides
-from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, ProgressLog
-from airflow_provider_exports.waiting import event_for, finish, make_trigger
+from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, make_trigger
+from airflow_provider_exports.waiting import Poller, event_for, finish, require_export_id
 
 try:
     from airflow.triggers.base import StartTriggerArgs
@@ -119,7 +117,6 @@ class ExportStatusSensor(BaseSensorOperator):
         self.failure_states = list(failure_states or [])
         self.hook_params = dict(hook_params or {})
         self.deferrable = deferrable
-        self._last: ExportStatus | None = None
         self.start_from_trigger = False
         if start_from_trigger:
             self._start_in_triggerer()
@@ -160,28 +157,24 @@ class ExportStatusSensor(BaseSensorOperator):
         return export_hook(self.conn_id, **self.hook_params)
 
     @functools.cached_property
-    def _progress(self) -> ProgressLog:
-        return ProgressLog(self.log)
+    def _poller(self) -> Poller:
+        # Built on first use, after the templated export_id was rendered.
+        export_id = require_export_id(self.export_id, self.task_id)
+        return Poller(export_id, self.log, self.success_states, self.failure_states)
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
-        try:
-            status = self.hook.get_status(str(self.export_id))
-        except TransientError as exc:
-            self.log.warning("Polling export %r failed, will poll again: %s", self.export_id, exc)
-            return False
-        status = with_overrides(status, self.success_states, self.failure_states)
-        self._last = status
-        self._progress(status)
-        if not status.is_terminal:
+        status = self._poller.poll(self.hook)
+        if status is None or not status.is_terminal:
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish(event_for(status, self.conn_id), self.log))
 
     def execute(self, context: Any) -> Any:
+        poller = self._poller  # a missing export id fails here, before any vendor call
         if not self.deferrable:
             try:
                 return super().execute(context)
             except AirflowSensorTimeout as exc:
-                seen = self._last.describe() if self._last else "no status could be read"
+                seen = poller.last.describe() if poller.last else "no status could be read"
                 raise AirflowSensorTimeout(f"{exc} Last seen: {seen}") from exc
         if self.start_from_trigger:
             self.log.info(
@@ -194,7 +187,7 @@ class ExportStatusSensor(BaseSensorOperator):
             return done.xcom_value
         trigger, defer_timeout = make_trigger(
             conn_id=self.conn_id,
-            export_id=str(self.export_id),
+            export_id=poller.export_id,
             poll_interval=float(self.poke_interval),
             timeout=float(self.timeout),
             success_states=self.success_states,
@@ -203,7 +196,7 @@ class ExportStatusSensor(BaseSensorOperator):
             hook_params=self.hook.trigger_hook_params(),
         )
         self.log.info(
-            "Deferring: the triggerer polls export %r every %ss.", self.export_id, self.poke_interval
+            "Deferring: the triggerer polls export %r every %ss.", poller.export_id, self.poke_interval
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
 

@@ -4,45 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_exports.errors import ExportError, TransientError
-from airflow_provider_exports.status import ExportState, ExportStatus, with_overrides
+from airflow_provider_exports.errors import ExportError
+from airflow_provider_exports.status import ExportStatus
+from airflow_provider_exports.waiting import NO_EXPORT_ID, Poller, export_id_or_none, outcome
 
-#: Log the state at least this often while it does not change.
-HEARTBEAT_SECONDS = 60.0
-
-_OUTCOMES = {
-    ExportState.SUCCEEDED: "success",
-    ExportState.FAILED: "failed",
-    ExportState.CANCELLED: "cancelled",
-    ExportState.EXPIRED: "expired",
-}
-
-
-def outcome(status: ExportStatus) -> str:
-    """The event status for a terminal export status."""
-    return _OUTCOMES.get(status.state, "error") if status.state else "error"
-
-
-class ProgressLog:
-    """Logs the vendor state and progress when they change, and at least once a minute."""
-
-    def __init__(self, log: Any) -> None:
-        self._log = log
-        self._last: tuple[str, int | None] | None = None
-        self._last_at = 0.0
-
-    def __call__(self, status: ExportStatus) -> None:
-        key = (status.vendor_state, status.progress)
-        now = time.monotonic()
-        if key != self._last or now - self._last_at >= HEARTBEAT_SECONDS:
-            self._log.info("Waiting: %s", status.describe())
-            self._last, self._last_at = key, now
+#: The task's own defer timeout is this much later than the trigger's deadline, so the
+#: trigger's timeout event (with the last state) arrives first.
+DEFER_TIMEOUT_BUFFER = timedelta(seconds=60)
 
 
 class ExportStatusTrigger(BaseTrigger):
@@ -107,8 +82,12 @@ class ExportStatusTrigger(BaseTrigger):
         from airflow_provider_exports.hooks.base import aexport_hook
         from airflow_provider_exports.transport.aio import pooled_session
 
-        last: ExportStatus | None = None
-        progress = ProgressLog(self.log)
+        export_id = export_id_or_none(self.export_id)
+        if export_id is None:
+            # start_from_trigger renders the id here: a missing XCom must not reach the vendor.
+            yield self._event("error", None, f"{NO_EXPORT_ID} (export_id is {self.export_id!r})")
+            return
+        poller = Poller(export_id, self.log, self.success_states, self.failure_states)
         async with pooled_session():
             try:
                 hook = await aexport_hook(self.conn_id, **self.hook_params)
@@ -118,21 +97,16 @@ class ExportStatusTrigger(BaseTrigger):
             await asyncio.sleep(self._first_sleep_seconds())
             while True:
                 if self.timeout_at is not None and time.time() >= self.timeout_at:
-                    yield self._event("timeout", last, self._timeout_message(last))
+                    yield self._event("timeout", poller.last, poller.timeout_message())
                     return
                 try:
-                    status = await hook.aget_status(self.export_id)
-                except TransientError as exc:
-                    self.log.warning("Polling export %r failed, will poll again: %s", self.export_id, exc)
+                    status = await poller.apoll(hook)
                 except ExportError as exc:
-                    yield self._event("error", last, str(exc))
+                    yield self._event("error", poller.last, str(exc))
                     return
-                else:
-                    last = with_overrides(status, self.success_states, self.failure_states)
-                    progress(last)
-                    if last.is_terminal:
-                        yield self._event(outcome(last), last)
-                        return
+                if status is not None and status.is_terminal:
+                    yield self._event(outcome(status), status)
+                    return
                 await asyncio.sleep(self._sleep_seconds())
 
     def _first_sleep_seconds(self) -> float:
@@ -149,6 +123,29 @@ class ExportStatusTrigger(BaseTrigger):
             return self.poll_interval
         return max(0.0, min(self.poll_interval, self.timeout_at - time.time()))
 
-    def _timeout_message(self, last: ExportStatus | None) -> str:
-        seen = last.describe() if last else "no status could be read"
-        return f"Timed out waiting for export {self.export_id!r}; last seen: {seen}"
+
+def make_trigger(
+    *,
+    conn_id: str,
+    export_id: str,
+    poll_interval: float,
+    timeout: float | None,
+    success_states: Collection[str] | None,
+    failure_states: Collection[str] | None,
+    hook_params: dict[str, Any],
+) -> tuple[ExportStatusTrigger, timedelta | None]:
+    """The trigger for a wait whose caller has just polled (the trigger polls next one
+    ``poll_interval`` later) and the timeout to pass to ``defer()``."""
+    timeout_at = time.time() + timeout if timeout is not None else None
+    trigger = ExportStatusTrigger(
+        conn_id=conn_id,
+        export_id=export_id,
+        poll_interval=poll_interval,
+        timeout_at=timeout_at,
+        success_states=list(success_states or []),
+        failure_states=list(failure_states or []),
+        hook_params=hook_params,
+        next_poll_at=time.time() + poll_interval,
+    )
+    defer_timeout = timedelta(seconds=timeout) + DEFER_TIMEOUT_BUFFER if timeout is not None else None
+    return trigger, defer_timeout

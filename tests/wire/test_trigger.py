@@ -13,8 +13,8 @@ from airflow_provider_exports.errors import ExportFailedError
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
 from airflow_provider_exports.transport.auth import CREDENTIALS
-from airflow_provider_exports.triggers.export_status import ExportStatusTrigger
-from airflow_provider_exports.waiting import finish, make_trigger
+from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, make_trigger
+from airflow_provider_exports.waiting import finish
 
 
 @pytest.fixture(autouse=True)
