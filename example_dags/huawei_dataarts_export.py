@@ -43,6 +43,11 @@ with DAG(
             "model_id": "1160236484595425285",
             "ids": ["1160236484595425279", "1160236484595425281"],
         },
+        # A start call is never resent once it may have reached the vendor, so a dropped
+        # connection fails this try; the retry then adopts the export it started (README.md).
+        retries=2,
+        retry_delay=timedelta(minutes=1),
+        adopt_running_export=True,
     )
     wait = ExportStatusSensor(
         task_id="wait_for_export",

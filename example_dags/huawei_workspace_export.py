@@ -39,6 +39,11 @@ with DAG(
         conn_id=CONN_ID,
         # POST /v3/{project_id}/users/export with this body; see docs/huawei.md for other exports.
         payload={"export": "users", "params": {"language": "en_US"}},
+        # A start call is never resent once it may have reached the vendor, so a dropped
+        # connection fails this try; the retry then adopts the export it started (README.md).
+        retries=2,
+        retry_delay=timedelta(minutes=1),
+        adopt_running_export=True,
     )
     wait = ExportStatusSensor(
         task_id="wait_for_export",

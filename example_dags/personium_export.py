@@ -39,7 +39,16 @@ with DAG(
 ) as dag:
     # No Name in the payload: the hook picks a new one (airflow_<UTC time>_<random>) and returns
     # it, because Personium refuses (409) a Name whose snapshot already exists.
-    start = StartExportOperator(task_id="start_export", conn_id=CONN_ID, payload={})
+    start = StartExportOperator(
+        task_id="start_export",
+        conn_id=CONN_ID,
+        payload={},
+        # A start call is never resent once it may have reached the vendor, so a dropped
+        # connection fails this try; the retry then adopts the export it started (README.md).
+        retries=2,
+        retry_delay=timedelta(minutes=1),
+        adopt_running_export=True,
+    )
     wait = ExportStatusSensor(
         task_id="wait_for_export",
         conn_id=CONN_ID,
@@ -81,6 +90,11 @@ with DAG(
         conn_id=CONN_ID,
         payload={"Name": IMPORT_SNAPSHOT},
         hook_params={"job": "import"},
+        # A start call is never resent once it may have reached the vendor, so a dropped
+        # connection fails this try; the retry then adopts the export it started (README.md).
+        retries=2,
+        retry_delay=timedelta(minutes=1),
+        adopt_running_export=True,
     )
     ExportStatusSensor(
         task_id="wait_for_import",

@@ -207,3 +207,15 @@ def test_hanging_server_does_not_block_the_event_loop(
     found, lag = asyncio.run(_run())
     assert [e["status"] for e in found] == ["success"]
     assert lag < 0.25, f"the event loop was blocked for {lag:.2f}s"
+
+
+@pytest.mark.parametrize("missing", ["None", "", "  "])
+def test_a_missing_export_id_ends_the_wait_without_a_request(
+    occ_emulator: OracleCommerceEmulator, export_conn: Any, missing: str
+) -> None:
+    # start_from_trigger renders export_id in the triggerer: a missing XCom arrives as "None".
+    conn_id = export_conn(occ_emulator)
+    (event,) = events(trigger_for(conn_id, missing))
+    assert event["status"] == "error"
+    assert "no export id: the start task did not push one" in event["message"]
+    assert occ_emulator.requests == []
