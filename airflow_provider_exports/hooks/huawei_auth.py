@@ -34,6 +34,7 @@ from airflow_provider_exports.transport import (
     no_io,
     path_segment,
 )
+from airflow_provider_exports.transport.bodies import is_json_type
 
 AUTH_AKSK = "aksk"
 AUTH_IAM = "iam"
@@ -304,13 +305,69 @@ def raise_for_status(resp: Response, vendor: str, what: str, *, auth_type: str |
     raise error_from(resp, vendor, what, auth_type)
 
 
-def json_answer(resp: Response, vendor: str, what: str) -> dict[str, Any]:
-    """A 2xx JSON object; an error body sent with 200 (some WKS codes are) raises like an error."""
-    body = resp.json_object(vendor)
+#: The documented status of a successful start call (DataArts export-model, the Workspace exports).
+START_STATUS = 200
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _is_html(resp: Response) -> bool:
+    head = resp.body[:512].lstrip().lower()
+    return resp.content_type in _HTML_TYPES or head.startswith((b"<!doctype html", b"<html"))
+
+
+def answer_error(vendor: str, what: str, problem: str, resp: Response) -> ExportResponseError:
+    """An unreadable answer: the vendor, the call, the status, the content type and the body's start."""
+    return ExportResponseError(
+        vendor,
+        what,
+        status=resp.status,
+        message=f"{problem} ({resp.content_type or 'no content type'}): {resp.snippet() or '<empty body>'}",
+    )
+
+
+def start_answer(resp: Response, vendor: str, what: str) -> dict[str, Any]:
+    """The JSON object of a start call's documented answer: HTTP 200 with a JSON body.
+
+    Anything else (another 2xx, an HTML page, another content type, malformed JSON, not an
+    object) raises :class:`ExportResponseError` at once: a proxy or portal answered instead of the
+    service, and whether an export was started is unknown, so the start is not repeated. A
+    Content-Type that says JSON is accepted with any parameters, as is a missing one when the body
+    is a JSON object. An error body sent with 200 raises as that error (see :func:`json_answer`).
+    """
+    if resp.status != START_STATUS:
+        raise answer_error(
+            vendor, what, f"expected HTTP {START_STATUS} with a JSON body, as documented", resp
+        )
+    if _is_html(resp):
+        raise answer_error(vendor, what, "expected JSON, got an HTML page", resp)
+    if resp.content_type and not is_json_type(resp.headers):
+        raise answer_error(vendor, what, "expected a JSON body", resp)
+    try:
+        body = json.loads(resp.body)
+    except (ValueError, UnicodeDecodeError):
+        raise answer_error(vendor, what, "expected JSON, got malformed JSON", resp) from None
+    if not isinstance(body, dict):
+        raise answer_error(vendor, what, f"expected a JSON object, got a {type(body).__name__}", resp)
+    return _vendor_error_with_200(body, resp, vendor, what)
+
+
+def start_id(value: Any, name: str, resp: Response, vendor: str, what: str) -> str:
+    """The export id a start answer must carry (``name`` in messages): a non-empty string."""
+    if isinstance(value, str) and value:
+        return value
+    raise answer_error(vendor, what, f"the answer has no {name}", resp)
+
+
+def _vendor_error_with_200(body: dict[str, Any], resp: Response, vendor: str, what: str) -> dict[str, Any]:
     if body.get("error_code") and body.get("error_msg"):
         error = parse_error(body)
         raise ExportRequestError(vendor, what, status=resp.status, code=error.code, message=error.message)
     return body
+
+
+def json_answer(resp: Response, vendor: str, what: str) -> dict[str, Any]:
+    """A 2xx JSON object; an error body sent with 200 (some WKS codes are) raises like an error."""
+    return _vendor_error_with_200(resp.json_object(vendor), resp, vendor, what)
 
 
 # ---- the shared hook -------------------------------------------------------------------------

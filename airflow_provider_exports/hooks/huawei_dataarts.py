@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
-from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer
+from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer, start_answer, start_id
 from airflow_provider_exports.status import (
     HUAWEI_DATAARTS_STATES,
     ExportState,
@@ -31,15 +31,29 @@ FILE_READY_STATE = "success"
 MESSAGE_CHARS = 500
 
 
+START_WHAT = "start an Excel export"
+
+
+def _start_uuid(body: Mapping[str, Any]) -> Any:
+    data = body.get("data")
+    return data.get("uuid") if isinstance(data, dict) else None
+
+
 def parse_start(body: Mapping[str, Any]) -> str:
     """The export's ``uuid`` from an export-model answer ``{"data": {"uuid": ...}}``."""
-    data = body.get("data")
-    uuid = data.get("uuid") if isinstance(data, dict) else None
+    uuid = _start_uuid(body)
     if not isinstance(uuid, str) or not uuid:
         raise ExportResponseError(
-            VENDOR, "start an Excel export", message=f"the answer has no data.uuid: {json.dumps(body)[:200]}"
+            VENDOR, START_WHAT, message=f"the answer has no data.uuid: {json.dumps(body)[:200]}"
         )
     return uuid
+
+
+def parse_start_answer(resp: Response) -> str:
+    """The export id from export-model's whole answer, checked against the documented one
+    (HTTP 200, JSON ``{"data": {"uuid": "..."}}``); anything else fails at once, naming what came."""
+    body = start_answer(resp, VENDOR, START_WHAT)
+    return start_id(_start_uuid(body), "data.uuid", resp, VENDOR, START_WHAT)
 
 
 def _group_text(group: Any) -> str | None:
@@ -151,17 +165,17 @@ class HuaweiDataArtsHook(HuaweiCloudHook):
             raise ExportConfigError(
                 "DataArts exports are waited for asynchronously: leave 'asyn' out or true."
             )
-        what = "start an Excel export"
         resp = yield json_request(
             "POST",
             f"/v2/{self.project_path}/design/export-model",
-            what,
+            START_WHAT,
             {**payload, "asyn": True},
+            # The type export-model declares (SDK _export_design_models_http_info).
             headers={**self._headers(), "Content-Type": "application/json;charset=UTF-8"},
             idempotent=False,
         )
-        self.check(resp, what)
-        return parse_start(json_answer(resp, VENDOR, what))
+        self.check(resp, START_WHAT)
+        return parse_start_answer(resp)
 
     def status_op(self, export_id: str) -> Op[ExportStatus]:
         what = f"status of export {export_id!r}"

@@ -9,12 +9,12 @@ filter is not applied.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
-from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer
+from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer, start_answer, start_id
 from airflow_provider_exports.status import (
     HUAWEI_WORKSPACE_STATES,
     ExportState,
@@ -22,7 +22,7 @@ from airflow_provider_exports.status import (
     map_state,
     parse_time,
 )
-from airflow_provider_exports.transport import Op, Request, json_request, path_segment
+from airflow_provider_exports.transport import Op, Request, Response, json_request, path_segment
 
 VENDOR = "Huawei Cloud Workspace"
 #: The list's largest page (documented range 1-100).
@@ -41,29 +41,66 @@ class ExportKind:
     path: str
     version: str = "v3"
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: Query parameters the API types as one String of comma-separated values: a list given for
+    #: one is joined with commas. Every other list goes as repeated keys (see :func:`query_pairs`).
+    comma_joined: frozenset[str] = frozenset()
+    #: The Content-Type of a JSON body, as the call declares it (the SDK's generated request code).
+    content_type: str = "application/json"
 
 
 #: Export calls from huawei.md section 3; ``params`` go into the JSON body (POST) or the query (GET).
 EXPORT_KINDS: Mapping[str, ExportKind] = {
     "users": ExportKind("POST", "/users/export"),
     # 'language' is required by the API; English unless the payload says otherwise.
-    "desktops": ExportKind("GET", "/desktops/export", defaults={"language": "en_US"}),
+    # pool_id: "Desktop pool ID. Use commas (,) to separate multiple desktop pool IDs" (a String).
+    "desktops": ExportKind(
+        "GET", "/desktops/export", defaults={"language": "en_US"}, comma_joined=frozenset({"pool_id"})
+    ),
     "desktop_connections": ExportKind("GET", "/desktops/connections/export"),
     "group_users": ExportKind("GET", "/groups/{group_id}/users/export"),
-    "app_user_access_metrics": ExportKind("POST", "/statistics/metrics/app-user-access/export", version="v2"),
+    "app_user_access_metrics": ExportKind(
+        "POST",
+        "/statistics/metrics/app-user-access/export",
+        version="v2",
+        content_type="application/json;charset=UTF-8",
+    ),
     "desktop_metrics": ExportKind("GET", "/statistics/metrics/desktops/export"),
     "user_metrics": ExportKind("GET", "/statistics/metrics/users/export"),
     "binding_desktops_template": ExportKind("GET", "/terminals/binding-desktops/template/export"),
 }
 
 
-def query_value(value: Any) -> str:
-    """A query value as the API expects it: booleans ``true``/``false``, lists comma-separated."""
+def query_value(key: str, value: Any) -> str:
+    """One query value as the API expects it: booleans ``true``/``false``, numbers and strings as
+    text. Objects have no query form in these APIs (a tag is the string ``key=value``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(query_value(v) for v in value)
+    if isinstance(value, (Mapping, list, tuple, set)):
+        raise ExportConfigError(
+            f"The Workspace query parameter {key!r} takes a string, number, boolean or a list of "
+            f"them, not {type(value).__name__} {value!r}."
+        )
     return str(value)
+
+
+def query_pairs(params: Mapping[str, Any], comma_joined: Collection[str] = ()) -> tuple[tuple[str, str], ...]:
+    """The query of a GET export call. A list (an "Array" parameter, e.g. ``user_names``) goes as
+    repeated keys, ``user_names=a&user_names=b``, the form Huawei's SDKs send for every array query
+    parameter; only the parameters in ``comma_joined`` (documented as one comma-separated String)
+    are joined with commas. ``None`` values are left out."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            values = [query_value(key, v) for v in value if v is not None]
+            if key in comma_joined:
+                pairs.extend([(key, ",".join(values))] if values else [])
+            else:
+                pairs.extend((key, v) for v in values)
+        else:
+            pairs.append((key, query_value(key, value)))
+    return tuple(pairs)
 
 
 def parse_task_id(body: Mapping[str, Any]) -> str:
@@ -74,6 +111,13 @@ def parse_task_id(body: Mapping[str, Any]) -> str:
             VENDOR, "start an export task", message=f"the answer has no task_id: {json.dumps(body)[:200]}"
         )
     return task_id
+
+
+def parse_start_answer(resp: Response, what: str) -> str:
+    """The ``task_id`` from an export call's whole answer, checked against the documented one
+    (HTTP 200, JSON ``{"task_id": "..."}``); anything else fails at once, naming what came."""
+    body = start_answer(resp, VENDOR, what)
+    return start_id(body.get("task_id"), "task_id", resp, VENDOR, what)
 
 
 @dataclass(frozen=True)
@@ -183,17 +227,23 @@ class HuaweiWorkspaceHook(HuaweiCloudHook):
         url = f"/{kind.version}/{self.project_path}{path}"
         what = f"start a {name} export task"
         if kind.method == "POST":
-            return json_request("POST", url, what, params, idempotent=False)
-        query = tuple((key, query_value(value)) for key, value in params.items() if value is not None)
+            return json_request(
+                "POST", url, what, params, headers={"Content-Type": kind.content_type}, idempotent=False
+            )
         return Request(
-            "GET", url, what, headers={"Accept": "application/json"}, params=query, idempotent=False
+            "GET",
+            url,
+            what,
+            headers={"Accept": "application/json"},
+            params=query_pairs(params, kind.comma_joined),
+            idempotent=False,
         )
 
     def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
         request = self.start_request(payload)
         resp = yield request
         self.check(resp, request.what)
-        return parse_task_id(json_answer(resp, VENDOR, request.what))
+        return parse_start_answer(resp, request.what)
 
     def find_task_op(self, task_id: str) -> Op[Mapping[str, Any]]:
         """The task's list item: filtered by ``task_id``, paged in case the filter is ignored."""

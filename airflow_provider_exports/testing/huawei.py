@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 import uuid
@@ -26,6 +27,7 @@ from airflow_provider_exports.hooks.huawei_signing import SIGNING_ALGORITHM, ver
 from airflow_provider_exports.testing.emulator import (
     Emulator,
     Export,
+    Handler,
     Step,
     json_error,
     make_zip,
@@ -37,6 +39,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Failed signatures in a row that lock an AK, and for how long (API signing guide FAQ).
 LOCKOUT_FAILURES = 5
 LOCKOUT_SECONDS = 300.0
+#: Workspace user names: letters, digits, '-' and '_', 1-64 characters (the user_name of a desktop
+#: user, e.g. AttachInstancesUserInfo in the Workspace API and SDK).
+USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Users one desktop export can filter on (ExportDesktopListNew: "Up to 100 users").
+MAX_USER_NAMES = 100
 
 
 def iso_millis(epoch: float) -> str:
@@ -433,7 +440,9 @@ class DataArtsEmulator(HuaweiCloudEmulator):
 
 
 class WorkspaceEmulator(HuaweiCloudEmulator):
-    """Workspace export tasks: ``users``/``desktops`` export calls return ``task_id``; the task
+    """Workspace export tasks: the eight export calls of the hook return ``task_id`` (and refuse
+    with 400 what their API pages refuse: a missing mandatory parameter, more than 100
+    ``user_names``, a ``user_names`` value that is no user name such as ``alice,bob``); the task
     list (``task_id`` filter, ``offset``/``limit`` paging) shows ``CREATING``, ``SUCCESS``, ``FAIL``
     (``fail_reason`` = step message, ``error_code`` = step code) or ``EXPIRED``; ``/download``
     serves the file of a succeeded task.
@@ -460,6 +469,9 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
     def add_service_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v3/{project_id}/users/export", self._export_users)
         router.add_get("/v3/{project_id}/desktops/export", self._export_desktops)
+        for path, kind in self.QUERY_EXPORTS.items():
+            router.add_get(path, self._query_export(kind))
+        router.add_post("/v2/{project_id}/statistics/metrics/app-user-access/export", self._export_app_access)
         router.add_get("/v2/{project_id}/export-tasks", self._list)
         router.add_get("/v2/{project_id}/export-tasks/{task_id}/download", self._download)
 
@@ -480,6 +492,13 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
             return self.service_error(400, "0001", "The request message input by the interface is empty.")
         if not isinstance(body, dict) or body.get("language", "en_US") not in ("zh_CN", "en_US"):
             return self.service_error(400, "0002", "Invalid parameter: language must be zh_CN or en_US.")
+        names = body.get("user_names", [])
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and USER_NAME.fullmatch(n) for n in names
+        ):
+            return self.service_error(
+                400, "0002", "Invalid parameter user_names: an array of user names is expected."
+            )
         return self._new_task("users", body)
 
     async def _export_desktops(self, request: web.Request) -> web.Response:
@@ -489,7 +508,85 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
             return self.service_error(
                 400, "0002", "Invalid parameter: language is required (zh_CN or en_US)."
             )
-        return self._new_task("desktops", dict(request.query))
+        if refused := self._bad_user_names(request):
+            return refused
+        return self._new_task("desktops", self._query_payload(request))
+
+    #: The other GET export calls: path -> (kind, mandatory query parameters of its API page).
+    QUERY_EXPORTS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "/v3/{project_id}/desktops/connections/export": ("desktop_connections", ()),
+        "/v3/{project_id}/groups/{group_id}/users/export": ("group_users", ()),
+        "/v3/{project_id}/statistics/metrics/desktops/export": ("desktop_metrics", ("start_time",)),
+        "/v3/{project_id}/statistics/metrics/users/export": ("user_metrics", ("start_time", "end_time")),
+        "/v3/{project_id}/terminals/binding-desktops/template/export": (
+            "binding_desktops_template",
+            ("language",),
+        ),
+    }
+
+    def _query_export(self, kind: tuple[str, tuple[str, ...]]) -> Handler:
+        name, mandatory = kind
+
+        async def _handle(request: web.Request) -> web.StreamResponse:
+            if denied := await self.authenticate(request):
+                return denied
+            missing = [key for key in mandatory if not request.query.get(key)]
+            if missing:
+                return self.service_error(
+                    400, "0002", f"Invalid parameter: {', '.join(missing)} is required."
+                )
+            if refused := self._bad_user_names(request):
+                return refused
+            return self._new_task(name, self._query_payload(request))
+
+        return _handle
+
+    async def _export_app_access(self, request: web.Request) -> web.Response:
+        if denied := await self.authenticate(request):
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return self.service_error(400, "0001", "The request message input by the interface is empty.")
+        missing = [
+            key for key in ("start_time", "end_time") if not isinstance(body, dict) or not body.get(key)
+        ]
+        if missing:
+            return self.service_error(400, "0002", f"Invalid parameter: {', '.join(missing)} is required.")
+        return self._new_task("app_user_access_metrics", body)
+
+    @staticmethod
+    def _query_payload(request: web.Request) -> dict[str, Any]:
+        """The query as the task's payload; a repeated key gives a list, as the service reads it."""
+        payload: dict[str, Any] = {}
+        for key in dict.fromkeys(request.query):
+            values = request.query.getall(key)
+            payload[key] = values if len(values) > 1 or key == "user_names" else values[0]
+        return payload
+
+    def _bad_user_names(self, request: web.Request) -> web.Response | None:
+        """Check ``user_names`` (an Array of strings on the API pages, at most 100 users).
+
+        Arrays arrive as repeated keys (``user_names=a&user_names=b``), the form Huawei's SDKs
+        send; each value is then one user name, and a user name has only letters, digits, ``-``
+        and ``_``. A comma-joined value is thus the name of no user: refused with 400.
+        """
+        names = request.query.getall("user_names", [])
+        if len(names) > MAX_USER_NAMES:
+            return self.service_error(
+                400,
+                "0002",
+                f"Invalid parameter user_names: at most {MAX_USER_NAMES} users, got {len(names)}.",
+            )
+        bad = next((name for name in names if not USER_NAME.fullmatch(name)), None)
+        if bad is not None:
+            return self.service_error(
+                400,
+                "0002",
+                f"Invalid parameter user_names: {bad!r} is not a user name (letters, digits, '-' and "
+                "'_' only); give each user as its own user_names parameter.",
+            )
+        return None
 
     def _shown(self, export: Export) -> Step:
         step = export.extra.get("shown")

@@ -331,7 +331,13 @@ def test_workspace_start_requests() -> None:
         {"export": "desktops", "params": {"user_names": ["a", "b"], "in_maintenance_mode": False}}
     )
     assert (desktops.method, desktops.url) == ("GET", f"/v3/{PROJECT}/desktops/export")
-    assert dict(desktops.params) == {"language": "en_US", "user_names": "a,b", "in_maintenance_mode": "false"}
+    # An array parameter goes as repeated keys, as Huawei's SDK sends it (docs/huawei.md).
+    assert desktops.params == (
+        ("language", "en_US"),
+        ("user_names", "a"),
+        ("user_names", "b"),
+        ("in_maintenance_mode", "false"),
+    )
     assert desktops.body is None and not desktops.idempotent
 
     group = hook.start_request({"export": "group_users", "params": {"group_id": "g/../1"}})
