@@ -16,6 +16,7 @@ headers (different on every request by design).
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import io
 import json
@@ -325,6 +326,29 @@ def test_workspace_start_matches_the_sdk(workspace: WorkspaceEmulator, case: str
         # The array parameter goes as repeated keys, the way the SDK sends it.
         assert [v for k, v in wire.query if k == "user_names"] == ["alice", "bob", "carol"]
         assert ("pool_id", "pool-1,pool-2") in wire.query
+
+
+@pytest.mark.parametrize("case", ["desktops", "group_users"])
+def test_workspace_start_from_the_async_runner_matches_the_sdk(
+    workspace: WorkspaceEmulator, case: str
+) -> None:
+    # start_from_trigger starts exports on the triggerer: the aiohttp runner sends the same query.
+    payload, sdk_request, sdk_method, target = WORKSPACE_STARTS[case]
+    hook = HuaweiWorkspaceHook("ours", connection=_connection(workspace), retry_policy=NO_RETRIES)
+    client = _sdk_client(W, "WorkspaceClient", workspace)
+
+    async def _start() -> str:
+        transport = await hook.async_transport()
+        return await transport.run(hook.start_op(payload))
+
+    method, path_end = target.split(" ", 1)
+    _compare(
+        workspace,
+        lambda: asyncio.run(_start()),
+        lambda: getattr(client, sdk_method)(sdk_request()),
+        method,
+        path_end,
+    )
 
 
 def test_workspace_status_download_and_check_match_the_sdk(workspace: WorkspaceEmulator) -> None:
