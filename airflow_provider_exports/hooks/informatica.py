@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 from airflow.sdk import Connection
 
@@ -255,6 +255,36 @@ def parse_export_id(body: Mapping[str, Any]) -> str:
     return export_id
 
 
+#: The start call's documented answer. The docs say only "if successful" (no status named), so
+#: any 2xx is taken; the body must be the export job object with its id.
+START_ANSWER = "a 2xx answer with the export job as a JSON object holding its 'id'"
+
+
+def parse_start(resp: Response) -> str:
+    """The job id of a start-export answer, or an error naming what came back instead
+    (an HTML page, malformed JSON, a body without the job's ``id``)."""
+    body = resp.documented_json(VENDOR, START_ANSWER)
+    export_id = body.get("id")
+    if not isinstance(export_id, str) or not export_id:
+        raise resp.unexpected(VENDOR, START_ANSWER)
+    return export_id
+
+
+def package_error(exc: ExportRequestError) -> ExportRequestError:
+    """A refused package download in the form of the other IICS errors (code and message).
+
+    The package is streamed by the transport, which quotes the body of a refusal as it came;
+    an IICS error object there becomes ``code X: message (requestId ...)`` as :func:`check`
+    gives for every other call. Anything else is returned unchanged.
+    """
+    if exc.status is None or exc.code is not None or not exc.vendor_message:
+        return exc
+    code, message = error_fields(exc.vendor_message.encode())
+    if code is None and message is None:
+        return exc
+    return type(exc)(exc.vendor, exc.what, status=exc.status, code=code, message=message)
+
+
 def export_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The start-export request body: ``name`` (optional) and ``objects`` (ids of projects,
     folders or assets; plain id strings become ``{"id": ...}``). Other keys pass through."""
@@ -336,7 +366,7 @@ class InformaticaHook(ExportHook):
                 message=f"{message or resp.snippet()} (the user needs the 'Asset - export' privilege)",
             )
         check(resp, what)
-        return parse_export_id(resp.json_object(VENDOR))
+        return parse_start(resp)
 
     def _status_request(self, export_id: str, *, expand: bool = False) -> Request:
         return Request(
@@ -376,6 +406,16 @@ class InformaticaHook(ExportHook):
         return Request(
             "GET", f"{API}/export/{path_segment(export_id)}/package", f"download export {export_id!r}"
         )
+
+    def download(self, export_id: str, sink: IO[bytes]) -> int:
+        """Stream the package; a refusal reads like the other IICS errors (code: message)."""
+        try:
+            return super().download(export_id, sink)
+        except ExportRequestError as exc:
+            readable = package_error(exc)
+            if readable is exc:
+                raise
+            raise readable from None
 
     def log_op(self, export_id: str) -> Op[str]:
         status = yield from self.status_op(export_id)

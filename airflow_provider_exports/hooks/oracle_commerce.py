@@ -128,6 +128,25 @@ def links(body: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+#: executeExport answers 202 on current releases and 200 on older ones (both documented).
+START_STATUSES = (202, 200)
+START_ANSWER = "HTTP 202 (200 on older releases) with a JSON object holding the export's 'processId'"
+
+
+def parse_start(resp: Response) -> str:
+    """The ``processId`` of an executeExport answer, or an error naming what came back instead.
+
+    Documented: 202 (current docs) or 200 (older docs) with ``{"processId", "links", "status"}``.
+    Anything else (an HTML page, malformed JSON, another 2xx, no ``processId``) is refused: the
+    export it would name cannot be waited for.
+    """
+    body = resp.documented_json(VENDOR, START_ANSWER, statuses=START_STATUSES)
+    process_id = body.get("processId")
+    if not isinstance(process_id, str) or not process_id:
+        raise resp.unexpected(VENDOR, START_ANSWER)
+    return process_id
+
+
 def parse_status(body: Mapping[str, Any], export_id: str) -> ExportStatus:
     """Map a getExportProcess answer to an :class:`ExportStatus`."""
     vendor_state = body.get("progress")
@@ -205,12 +224,8 @@ class OracleCommerceHook(ExportHook):
         resp = yield json_request(
             "POST", f"{API}/exportProcess", "start an export", dict(payload), idempotent=False
         )
-        # Current releases answer 202, older ones 200.
         check(resp, "start an export")
-        process_id = resp.json_object(VENDOR).get("processId")
-        if not isinstance(process_id, str) or not process_id:
-            raise ExportResponseError(VENDOR, "start an export", message="the answer has no processId")
-        return process_id
+        return parse_start(resp)
 
     def _status_request(self, export_id: str) -> Request:
         return Request(

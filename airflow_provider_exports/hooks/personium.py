@@ -197,6 +197,36 @@ def check(resp: Response, what: str, *, token_endpoint: bool = False) -> Respons
     raise cls(VENDOR, what, status=resp.status, code=code, message=message)
 
 
+def check_start(resp: Response, job: str) -> None:
+    """Refuse a start answer that is not the documented one, naming what came back instead.
+
+    ``POST {CellURL}__export`` (501) and ``__import`` (507) answer **202 Accepted** with an empty
+    body and ``Location: {CellURL}__export`` (``__import``), as personium-core's
+    ``CellExportResource`` / ``CellImportResource`` build it. Another status, an HTML page, a
+    body that is neither empty nor JSON, or a missing or foreign ``Location`` is not a started
+    job: waiting for it would only end at the sensor's timeout. (A JSON body is let through: it
+    is not documented, but cannot be a gateway's page.)
+    """
+    expected = f"HTTP 202 with an empty body and a Location header ({{CellURL}}__{job})"
+    problems = []
+    location = resp.header("Location")
+    if not location:
+        problems.append("no Location header")
+    elif not urlsplit(location).path.endswith(f"/__{job}"):
+        problems.append(f"Location {location[:200]!r} is not the {job} status URL")
+    body_ok = not resp.body.strip() or (not resp.is_html and _is_json(resp.body))
+    if resp.status != 202 or not body_ok or problems:
+        raise resp.unexpected(VENDOR, expected, detail="; ".join(problems) or None)
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def parse_token(body: Mapping[str, Any], what: str) -> Credential:
     """A token endpoint answer: ``access_token``, ``expires_in``, ``refresh_token``."""
     token = body.get("access_token")
@@ -603,6 +633,7 @@ class PersoniumHook(ExportHook):
             "POST", f"__{job}", what, {"Name": name}, headers=self._headers(), idempotent=False
         )
         check(resp, what)
+        check_start(resp, job)
         log.info("%s accepted the %s of snapshot %r (HTTP %s).", VENDOR, job, name, resp.status)
         return name
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Collection, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
@@ -132,6 +132,69 @@ class Response:
                 status=self.status,
                 message=f"expected a JSON object, got {type(data).__name__}: {self.snippet()}",
             )
+        return data
+
+    # ---- answers checked against what the vendor documents ---------------------------------------
+
+    @property
+    def is_html(self) -> bool:
+        """Whether this is an HTML page: labelled ``text/html``, or a body that opens like one."""
+        return _looks_like_html(self)
+
+    def described(self) -> str:
+        """What came back, for messages: its kind, its content type and the start of the body."""
+        media = self.content_type or "no content type"
+        if self.body_skipped:
+            return f"a body that was not read ({media})"
+        if not self.body.strip():
+            return f"an empty body ({media})"
+        if self.is_html:
+            kind = "an HTML page"
+        else:
+            try:
+                json.loads(self.body)
+            except (ValueError, UnicodeDecodeError):
+                if "json" in self.content_type:
+                    kind = "malformed JSON"
+                elif self.content_type.startswith("text/"):
+                    kind = "a text body that is not JSON"
+                else:
+                    kind = "a body that is not JSON"
+            else:
+                kind = "JSON"
+        return f"{kind} ({media}): {self.snippet()}"
+
+    def unexpected(self, vendor: str, expected: str, *, detail: str | None = None) -> ExportResponseError:
+        """The error for a 2xx answer that is not the one the vendor documents for this call.
+
+        It names the call (its words, method and path), the status, what was expected and what
+        came back (kind, content type, start of the body); ``detail`` adds what else is wrong
+        (a missing header...). A permanent error: the same call would get the same answer.
+        """
+        message = f"expected {expected}, got {self.described()}"
+        if detail:
+            message += f"; {detail}"
+        return ExportResponseError(
+            vendor, f"{self.request.what} ({self.request.safe_target})", status=self.status, message=message
+        )
+
+    def documented_json(
+        self, vendor: str, expected: str, *, statuses: Collection[int] = ()
+    ) -> dict[str, Any]:
+        """The body of an answer the vendor documents as a JSON object, or :meth:`unexpected`.
+
+        The status must be one of ``statuses`` (any 2xx when the docs name none), the answer no
+        HTML page (by its label or its first bytes, whatever the body parses as), and the body
+        a JSON object. ``expected`` says what the docs describe, for the message.
+        """
+        if (statuses and self.status not in statuses) or self.is_html or self.body_skipped:
+            raise self.unexpected(vendor, expected)
+        try:
+            data = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise self.unexpected(vendor, expected) from None
+        if not isinstance(data, dict):
+            raise self.unexpected(vendor, expected)
         return data
 
 

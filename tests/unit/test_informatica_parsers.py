@@ -3,12 +3,15 @@
 Status and log examples are copied verbatim from the "Getting the export job status" page
 (shared/seeds/002); login, error object and start request examples from the pages cited in
 docs/informatica_iics.md. Operations are driven by hand (sans-I/O): each test sends the
-response a server would send and checks the next request or the result.
+response a server would send and checks the next request or the result. The package itself is
+streamed by the transport, not by an operation, so its error test runs over loopback against the
+IICS emulator.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import time
@@ -17,6 +20,7 @@ from typing import Any
 
 import pendulum
 import pytest
+from airflow.sdk import Connection
 
 from airflow_provider_exports.errors import (
     ExportAuthError,
@@ -28,6 +32,7 @@ from airflow_provider_exports.hooks.informatica import (
     LOGIN_PATH,
     SESSION_HEADER,
     SESSION_IDLE_SECONDS,
+    VENDOR,
     InformaticaAuth,
     InformaticaHook,
     check,
@@ -37,12 +42,15 @@ from airflow_provider_exports.hooks.informatica import (
     failed_objects,
     is_session_rejected,
     login_url,
+    package_error,
     parse_export_id,
     parse_login,
     parse_status,
 )
 from airflow_provider_exports.status import ExportState
-from airflow_provider_exports.transport import Credential, Op, Request, Response
+from airflow_provider_exports.testing import Fault
+from airflow_provider_exports.testing.informatica import InformaticaEmulator
+from airflow_provider_exports.transport import Credential, Op, Request, Response, RetryPolicy
 
 # ---- examples from the docs (verbatim) ----------------------------------------------------------
 
@@ -433,6 +441,73 @@ def test_log_of_an_unknown_export_is_a_clear_error() -> None:
     )
     with pytest.raises(ExportRequestError, match="HTTP 404, code MIGRATION_404: Job not found"):
         _finish(_hook().log_op("nope"), lambda r: _response(r, 404, not_found))
+
+
+# The v3 error object (docs "Error object" shape) for a package that is gone.
+PACKAGE_GONE = json.dumps(
+    {
+        "error": {
+            "code": "MIGRATION_404",
+            "message": "Export package not found.",
+            "requestId": "2ddkqcEtG6dhkhM0g9xYUm",
+            "details": None,
+        }
+    }
+)
+
+
+def test_package_error_reads_like_the_other_errors() -> None:
+    # What the transport raises for a refused package GET: the error object quoted as text.
+    quoted = ExportRequestError(VENDOR, f"download export {JOB_ID!r}", status=404, message=PACKAGE_GONE)
+    error = package_error(quoted)
+    assert type(error) is ExportRequestError
+    assert (error.status, error.code) == (404, "MIGRATION_404")
+    assert str(error) == (
+        f"Informatica IICS: download export {JOB_ID!r} answered HTTP 404, code MIGRATION_404: "
+        "Export package not found. (requestId 2ddkqcEtG6dhkhM0g9xYUm)"
+    )
+    # The same form as check() gives the status and log calls.
+    what = f"download export {JOB_ID!r}"
+    with pytest.raises(ExportRequestError) as checked:
+        check(_response(Request("GET", "/x", what), 404, PACKAGE_GONE), what)
+    assert str(checked.value) == str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ExportRequestError(VENDOR, "download export 'x'", status=502, message="<html>Bad gateway</html>"),
+        ExportRequestError(VENDOR, "download export 'x'", status=404, code="MIGRATION_404", message="gone"),
+        ExportRequestError(VENDOR, "download export 'x'", message="not available (state IN_PROGRESS)"),
+    ],
+)
+def test_package_error_leaves_other_errors_alone(error: ExportRequestError) -> None:
+    assert package_error(error) is error
+
+
+def test_package_404_over_the_wire_names_code_and_message(iics_emulator: InformaticaEmulator) -> None:
+    fields = iics_emulator.connection()
+    conn = Connection(
+        conn_id="iics_package_404",
+        conn_type=fields["conn_type"],
+        host=fields["host"],
+        login=fields["login"],
+        password=fields["password"],
+    )
+    hook = InformaticaHook(conn.conn_id, connection=conn, retry_policy=RetryPolicy(attempts=2, backoff=0.05))
+    iics_emulator.add_export(JOB_ID, "SUCCESSFUL", content=b"PK")
+    package = f"/public/core/v3/export/{JOB_ID}/package"
+    iics_emulator.inject(
+        Fault("status", status=404, body=PACKAGE_GONE, content_type="application/json", contains=package)
+    )
+    with pytest.raises(ExportRequestError) as err:
+        hook.download(JOB_ID, io.BytesIO())
+    assert (err.value.status, err.value.code) == (404, "MIGRATION_404")
+    assert str(err.value) == (
+        f"Informatica IICS: download export {JOB_ID!r} answered HTTP 404, code MIGRATION_404: "
+        "Export package not found. (requestId 2ddkqcEtG6dhkhM0g9xYUm)"
+    )
+    assert '{"error"' not in str(err.value)
 
 
 def test_malformed_status_json_is_named() -> None:
