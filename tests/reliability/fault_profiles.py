@@ -27,6 +27,10 @@ ODD_IDS: dict[str, str] = {
 #: The rows that expire the credential: they need a credential that can expire.
 TOKEN_ROWS = ("token_expires_mid_wait", "repeated_401")
 
+#: The start-call rows: the start call answers a maintenance page with 200, malformed JSON, or
+#: its documented status with a body (or, for Personium, headers) lacking what names the export.
+START_ROWS = ("start_html_page_200", "start_malformed_json", "start_2xx_without_id")
+
 Register = Callable[[Emulator, str, list[str | Step], bytes], Export]
 RowConnection = Callable[[Emulator, str, str], dict[str, Any] | None]
 
@@ -47,6 +51,19 @@ class Profile:
     register: Register
     status_marker: Callable[[str], str]
     file_marker: Callable[[str], str] | None
+    #: The start call, as the start rows drive it: the payload for an export id (Personium: the
+    #: snapshot Name), a substring of the start request's path (the faults' aim) and its method.
+    start_payload: Callable[[str], dict[str, Any]]
+    start_marker: Callable[[str], str]
+    #: The start call's documented success status, a body with that status that lacks the id
+    #: (empty for Personium, whose 202 has no body: its row's answer lacks the Location header
+    #: instead), and the name of what is missing, as the refusal must say it.
+    start_status: int
+    start_without_id: str
+    start_id: str
+    start_method: str = "POST"
+    #: Readies what a start row needs before it runs (Personium: the row's own cell).
+    start_prepare: Callable[[Emulator, str], None] | None = None
     hook_params: dict[str, Any] = field(default_factory=dict)
     #: Arguments for the emulator.
     emulator_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +118,10 @@ def _personium_register(
     return export
 
 
+def _personium_start_cell(emulator: Emulator, export_id: str) -> None:
+    cast(PersoniumEmulator, emulator).add_cell(personium_cell(export_id))
+
+
 def _personium_connection(emulator: Emulator, row: str, export_id: str) -> dict[str, Any] | None:
     unit = cast(PersoniumEmulator, emulator)
     cell = personium_cell(export_id)
@@ -137,6 +158,17 @@ PROFILES: dict[str, Profile] = {
         register=_plain_register("export.zip"),
         status_marker=lambda export_id: f"/ccadmin/v1/exportProcess/{export_id}",
         file_marker=lambda export_id: f"/file/export/{export_id}/",
+        start_payload=lambda export_id: {
+            "mode": "bundle",
+            "fileName": f"{export_id}.zip",
+            "items": [{"id": "Profiles", "format": "csv"}],
+        },
+        start_marker=lambda export_id: "/ccadmin/v1/exportProcess",
+        # executeExport: 202 on current releases (200 on older ones), {"processId", "links", "status"}.
+        start_status=202,
+        start_without_id='{"links": [{"rel": "self", "href": '
+        '"http://example.com:9080/ccadminui/v1/exportProcess"}], "status": "submitted"}',
+        start_id="processId",
     ),
     "informatica_iics": Profile(
         conn_type="informatica_iics",
@@ -147,6 +179,16 @@ PROFILES: dict[str, Profile] = {
         # The pod's v3 API (the login host only logs in and out).
         status_marker=lambda export_id: f"/public/core/v3/export/{export_id}",
         file_marker=lambda export_id: f"/public/core/v3/export/{export_id}/package",
+        start_payload=lambda export_id: {
+            "name": export_id,
+            "objects": [{"id": "l7bgB85m5oGiXObDxwnvK9", "includeDependencies": True}],
+        },
+        start_marker=lambda export_id: "/public/core/v3/export",
+        # The export job object of the docs' example, without its id.
+        start_status=200,
+        start_without_id='{"createTime": "2017-10-26T08:15:48.502Z", "name": "testJob1", '
+        '"status": {"state": "IN_PROGRESS", "message": "In Progress."}, "objects": null}',
+        start_id="'id'",
     ),
     "huawei_dataarts": Profile(
         conn_type="huawei_dataarts",
@@ -158,6 +200,12 @@ PROFILES: dict[str, Profile] = {
         status_marker=lambda export_id: f"uuid={export_id}",
         file_marker=lambda export_id: f"uuid={export_id}",
         download_preflight=1,
+        start_payload=lambda export_id: {"type": "TABLE_MODEL", "ids": [export_id]},
+        start_marker=lambda export_id: "/design/export-model",
+        # export-model: 200 {"data": {"uuid": ...}}.
+        start_status=200,
+        start_without_id='{"data": {}}',
+        start_id="uuid",
         id_in_path=False,
         id_query="uuid",
         row_connection=_huawei_connection,
@@ -177,6 +225,12 @@ PROFILES: dict[str, Profile] = {
         # A task's status is found in the task list, filtered by task_id; the file by path.
         status_marker=lambda export_id: f"task_id={export_id}",
         file_marker=lambda export_id: f"/export-tasks/{export_id}/download",
+        start_payload=lambda export_id: {"export": "users", "params": {"language": "en_US"}},
+        start_marker=lambda export_id: "/users/export",
+        # The v3 export calls: 200 {"task_id": ...}.
+        start_status=200,
+        start_without_id="{}",
+        start_id="task_id",
         id_in_path=True,
         id_query="task_id",
         odd_id_kind="download",
@@ -192,12 +246,23 @@ PROFILES: dict[str, Profile] = {
         # __export is the cell's one export status: each row has its own cell.
         status_marker=lambda export_id: f"/{personium_cell(export_id)}/__export",
         file_marker=lambda export_id: f"/{personium_cell(export_id)}/__snapshot/{export_id}.zip",
+        # POST {CellURL}__export {"Name"}: 202, empty body, Location {CellURL}__export.
+        start_payload=lambda export_id: {"Name": export_id},
+        start_marker=lambda export_id: f"/{personium_cell(export_id)}/__export",
+        start_status=202,
+        start_without_id="",
+        start_id="Location",
+        start_prepare=_personium_start_cell,
         row_connection=_personium_connection,
         refuses_odd_ids="is not a snapshot name",
-        notes=dict.fromkeys(
-            ODD_IDS,
-            "refused before any request: Personium ids are snapshot names (1-192 of A-Z a-z 0-9 - _)",
-        ),
+        notes={
+            **dict.fromkeys(
+                ODD_IDS,
+                "refused before any request: Personium ids are snapshot names (1-192 of A-Z a-z 0-9 - _)",
+            ),
+            "start_2xx_without_id": "the 202 carries no id (the snapshot name is ours): the row's 202 "
+            "lacks the documented Location header",
+        },
     ),
 }
 

@@ -12,6 +12,7 @@ beside it) and printed; ``scripts/reliability_table.py`` turns the tables into M
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
-from fault_profiles import ODD_IDS, PROFILES, Profile, sample_zip
+from fault_profiles import ODD_IDS, PROFILES, START_ROWS, Profile, sample_zip
 
 from airflow_provider_exports.testing import Fault, emulator_class
 from airflow_provider_exports.testing.emulator import Emulator, Recorded, Step, make_zip
@@ -41,6 +42,7 @@ SEGMENT = re.compile(
     r"\[DAG TEST\] starting task_id=(?P<task>\S+) .*?\[DAG TEST\] end task task_id=(?P=task) ", re.S
 )
 RETRY_WAIT = re.compile(r"HTTP 429; retrying in (?P<seconds>\d+(?:\.\d+)?)s")
+MAINTENANCE_PAGE = "<!DOCTYPE html><html><h1>Down for maintenance</h1></html>"
 
 
 class RetryAfterDate(Mapping[str, str]):
@@ -122,6 +124,23 @@ def _build_rows(profile: Profile, emulator: Emulator, out: Path, *, prefix: str)
         spec = {"task_id": name, "kind": "wait", "export_id": export_id, "hook_params": retry_params, **task}
         return own_connection(Row(name, expect, [spec], must_say(name, say or [])), export_id)
 
+    def start_row(name: str, fault: Fault, say: list[str]) -> Row:
+        export_id = f"{name}-x1"
+        if profile.start_prepare is not None:
+            profile.start_prepare(emulator, export_id)
+        # Rows without their own start path (all but Personium's cells) meet their fault in turn:
+        # the start rows run one after the other (see "after" below), each sending one start.
+        emulator.inject(
+            _aim(fault, profile.start_marker(export_id), method=profile.start_method),
+        )
+        spec = {
+            "task_id": name,
+            "kind": "start",
+            "payload": profile.start_payload(export_id),
+            "hook_params": retry_params,
+        }
+        return own_connection(Row(name, "failed", [spec], must_say(name, say)), export_id)
+
     def download_row(
         name: str,
         faults: list[Fault],
@@ -173,7 +192,7 @@ def _build_rows(profile: Profile, emulator: Emulator, out: Path, *, prefix: str)
             [
                 Fault(
                     "body",
-                    body="<!DOCTYPE html><html><h1>Down for maintenance</h1></html>",
+                    body=MAINTENANCE_PAGE,
                     content_type="text/html",
                 )
             ],
@@ -262,6 +281,31 @@ def _build_rows(profile: Profile, emulator: Emulator, out: Path, *, prefix: str)
                 say=["refusing to extract zip member with an unsafe path"],
             ),
         ]
+    # The start call answers what its docs do not describe: the start task must fail at once,
+    # naming the vendor, the call, the status, the content type and what came back.
+    ok = profile.start_status
+    missing = profile.start_without_id
+    start_rows = [
+        start_row(
+            "start_html_page_200",
+            Fault("status", status=200, body=MAINTENANCE_PAGE, content_type="text/html"),
+            say=["HTTP 200", "an HTML page (text/html)", "Down for maintenance"],
+        ),
+        start_row(
+            "start_malformed_json",
+            Fault("status", status=ok, body='{"status": ', content_type="application/json"),
+            say=[f"HTTP {ok}", "malformed JSON (application/json)", '{"status":'],
+        ),
+        start_row(
+            "start_2xx_without_id",
+            Fault("status", status=ok, body=missing, content_type="application/json"),
+            say=[f"HTTP {ok}", profile.start_id, " ".join(missing.split())[:40] or "an empty body"],
+        ),
+    ]
+    assert [row.name for row in start_rows] == list(START_ROWS)
+    for before, row in itertools.pairwise(start_rows):
+        row.tasks[0]["after"] = before.tasks[0]["task_id"]
+    rows += start_rows
     return rows
 
 
