@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from airflow_provider_exports.hooks.base import aexport_hook
+from airflow_provider_exports.hooks import aexport_hook
 from airflow_provider_exports.transport.aio import pooled_session
 
 Poll = Callable[[str], Awaitable[Any]]

@@ -1,11 +1,14 @@
-"""Vendor hooks, and the lookup from a connection's type to its hook class."""
+"""Vendor hooks, and the one factory from a connection to its hook (its type picks the vendor)."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
+from airflow.sdk import BaseHook
+
 from airflow_provider_exports.errors import ExportConfigError
+from airflow_provider_exports.hooks.base import ExportHook, alookup_connection
 
 
 @functools.cache
@@ -32,3 +35,17 @@ def hook_class_for(conn_type: str | None) -> Any:
         )
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
+
+
+def export_hook(conn_id: str, **options: Any) -> ExportHook:
+    """The hook for a connection, chosen by the connection's type."""
+    conn = BaseHook.get_connection(conn_id)
+    hook: ExportHook = hook_class_for(conn.conn_type)(conn_id, connection=conn, **options)
+    return hook
+
+
+async def aexport_hook(conn_id: str, **options: Any) -> ExportHook:
+    """Async :func:`export_hook`, for the triggerer (the lookup does not block the event loop)."""
+    conn = await alookup_connection(conn_id)
+    hook: ExportHook = hook_class_for(conn.conn_type)(conn_id, connection=conn, **options)
+    return hook

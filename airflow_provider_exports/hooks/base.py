@@ -327,24 +327,6 @@ async def _lookup_connection(conn_id: str) -> Connection:
         return await asyncio.to_thread(BaseHook.get_connection, conn_id)
 
 
-def export_hook(conn_id: str, **options: Any) -> ExportHook:
-    """The hook for a connection, chosen by the connection's type."""
-    from airflow_provider_exports.hooks import hook_class_for
-
-    conn = BaseHook.get_connection(conn_id)
-    hook: ExportHook = hook_class_for(conn.conn_type)(conn_id, connection=conn, **options)
-    return hook
-
-
-async def aexport_hook(conn_id: str, **options: Any) -> ExportHook:
-    """Async :func:`export_hook`, for the triggerer."""
-    from airflow_provider_exports.hooks import hook_class_for
-
-    conn = await alookup_connection(conn_id)
-    hook: ExportHook = hook_class_for(conn.conn_type)(conn_id, connection=conn, **options)
-    return hook
-
-
 def explain(exc: ExportError) -> str:
     """A person-readable cause for a failed connection test."""
     from airflow_provider_exports.errors import ExportAuthError, ExportRequestError, TransientError

@@ -13,7 +13,8 @@ from typing import Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
 from airflow_provider_exports.files import download_verified, safe_extract
-from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.hooks import export_hook
+from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.waiting import require_export_id
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.hooks import export_hook
+from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.waiting import NO_EXPORT_ID, export_id_or_none
 
 #: XCom values live in the metadata DB: keep them small.

@@ -11,7 +11,8 @@ from airflow.sdk import BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_exports.errors import ExportError
-from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.hooks import export_hook
+from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.triggers.export_status import make_trigger
 from airflow_provider_exports.waiting import Poller, event_for, finish
 

@@ -11,7 +11,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_exports.hooks.base import ExportHook, export_hook
+from airflow_provider_exports.hooks import export_hook
+from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, make_trigger
 from airflow_provider_exports.waiting import Poller, event_for, finish, require_export_id
 

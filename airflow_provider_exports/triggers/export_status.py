@@ -79,7 +79,7 @@ class ExportStatusTrigger(BaseTrigger):
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_exports.hooks.base import aexport_hook
+        from airflow_provider_exports.hooks import aexport_hook
         from airflow_provider_exports.transport.aio import pooled_session
 
         export_id = export_id_or_none(self.export_id)

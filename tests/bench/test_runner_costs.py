@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from airflow_provider_exports.hooks.base import aexport_hook
+from airflow_provider_exports.hooks import aexport_hook
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
 from airflow_provider_exports.transport import aio
 from airflow_provider_exports.transport.auth import CREDENTIALS

@@ -28,7 +28,7 @@ WARNING = "shall not contain '_' according to RFC3986"
 
 PROVIDER_LOOKUPS = """
 import asyncio
-from airflow_provider_exports.hooks.base import aexport_hook, export_hook
+from airflow_provider_exports.hooks import aexport_hook, export_hook
 hook = export_hook("scheme_check")
 print("sync", type(hook).__name__, flush=True)
 hook = asyncio.run(aexport_hook("scheme_check"))
