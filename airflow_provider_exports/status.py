@@ -1,4 +1,7 @@
-"""The vendor-neutral export status model and the state maps of every supported vendor."""
+"""The vendor-neutral export status model, and the helpers the vendor modules read answers with.
+
+Each vendor's own state map lives in its hook module (``hooks/<vendor>.py``).
+"""
 
 from __future__ import annotations
 
@@ -157,50 +160,3 @@ def parse_time(value: object) -> datetime.datetime | None:
     except (ValueError, TypeError, OverflowError, OSError):
         return None
     return None
-
-
-# ---- Vendor state maps (sources: shared/seeds and shared/vendor-apis; see docs/) -------------
-
-ORACLE_COMMERCE_STATES: Mapping[str, ExportState] = {
-    "pending": ExportState.PENDING,
-    "processing": ExportState.RUNNING,
-    "paused": ExportState.PAUSED,
-    # 'blocked' has no documented meaning; it is not finished, so it waits like 'paused'.
-    "blocked": ExportState.PAUSED,
-    "succeeded": ExportState.SUCCEEDED,
-    "failed": ExportState.FAILED,
-    "aborted": ExportState.CANCELLED,
-}
-
-# Personium __import / __export: 'ready' is ambiguous (idle before *and* after a run); the
-# hook resolves it (import: the run seen first; export: the snapshot area), so it is
-# deliberately absent here. __export has no failure state at all: a failed export goes back to
-# 'ready' and leaves {Name}.error (SnapshotFileExportProgressInfo has only READY/PROCESSING).
-PERSONIUM_STATES: Mapping[str, ExportState] = {
-    "importation in progress": ExportState.RUNNING,
-    "import failed": ExportState.FAILED,
-    "exportation in progress": ExportState.RUNNING,
-}
-
-# IICS v3 export status.state. Official examples show IN_PROGRESS and SUCCESSFUL; FAILED and
-# QUEUED come from third-party client code, NOT_STARTED from the v3 import pages (docs/informatica_iics.md).
-INFORMATICA_STATES: Mapping[str, ExportState] = {
-    "QUEUED": ExportState.PENDING,
-    "NOT_STARTED": ExportState.PENDING,
-    "IN_PROGRESS": ExportState.RUNNING,
-    "SUCCESSFUL": ExportState.SUCCEEDED,
-    "FAILED": ExportState.FAILED,
-}
-
-HUAWEI_DATAARTS_STATES: Mapping[str, ExportState] = {
-    "importing": ExportState.RUNNING,
-    "success": ExportState.SUCCEEDED,
-    "fail": ExportState.FAILED,
-}
-
-HUAWEI_WORKSPACE_STATES: Mapping[str, ExportState] = {
-    "CREATING": ExportState.RUNNING,
-    "SUCCESS": ExportState.SUCCEEDED,
-    "FAIL": ExportState.FAILED,
-    "EXPIRED": ExportState.EXPIRED,
-}

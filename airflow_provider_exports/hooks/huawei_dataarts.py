@@ -14,7 +14,6 @@ from typing import Any
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
 from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer, start_answer, start_id
 from airflow_provider_exports.status import (
-    HUAWEI_DATAARTS_STATES,
     ExportState,
     ExportStatus,
     map_state,
@@ -29,6 +28,13 @@ VENDOR = "Huawei Cloud DataArts Studio"
 FILE_READY_STATE = "success"
 #: Characters of ``group.logs`` kept in a status message (the full text goes to the log task).
 MESSAGE_CHARS = 500
+
+#: ``data.status`` of export-result (shared/seeds/003).
+HUAWEI_DATAARTS_STATES: Mapping[str, ExportState] = {
+    "importing": ExportState.RUNNING,
+    "success": ExportState.SUCCEEDED,
+    "fail": ExportState.FAILED,
+}
 
 
 START_WHAT = "start an Excel export"

@@ -16,7 +16,6 @@ from typing import Any
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
 from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer, start_answer, start_id
 from airflow_provider_exports.status import (
-    HUAWEI_WORKSPACE_STATES,
     ExportState,
     ExportStatus,
     map_state,
@@ -30,6 +29,14 @@ MAX_PAGE_SIZE = 100
 #: Pages read at most when looking for one task (with the largest page: 10,000 tasks).
 MAX_PAGES = 100
 EXPIRED_MESSAGE = "the export file has expired and can no longer be downloaded; start a new export"
+
+#: ``status`` of an export task (shared/seeds/004).
+HUAWEI_WORKSPACE_STATES: Mapping[str, ExportState] = {
+    "CREATING": ExportState.RUNNING,
+    "SUCCESS": ExportState.SUCCEEDED,
+    "FAIL": ExportState.FAILED,
+    "EXPIRED": ExportState.EXPIRED,
+}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from airflow_provider_exports.errors import (
 )
 from airflow_provider_exports.hooks.base import ExportHook, _truthy
 from airflow_provider_exports.status import (
-    INFORMATICA_STATES,
     ExportState,
     ExportStatus,
     map_state,
@@ -58,6 +57,17 @@ SESSION_INVALID_CODE = "AUTH_01"
 AUTH_ERROR_CODES = frozenset({SESSION_INVALID_CODE, "IDS_085"})
 #: Sessions expire after 30 minutes without a call (Session IDs page).
 SESSION_IDLE_SECONDS = 30 * 60
+
+# v3 export status.state. Official examples show IN_PROGRESS and SUCCESSFUL; FAILED and QUEUED
+# come from third-party client code, NOT_STARTED from the v3 import pages (docs/informatica_iics.md).
+INFORMATICA_STATES: Mapping[str, ExportState] = {
+    "QUEUED": ExportState.PENDING,
+    "NOT_STARTED": ExportState.PENDING,
+    "IN_PROGRESS": ExportState.RUNNING,
+    "SUCCESSFUL": ExportState.SUCCEEDED,
+    "FAILED": ExportState.FAILED,
+}
+
 #: Informatica recommends at most this many objects per export job.
 RECOMMENDED_MAX_OBJECTS = 1000
 #: Failed objects named in a status message; the rest are counted.

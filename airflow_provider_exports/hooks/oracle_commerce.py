@@ -24,7 +24,6 @@ from airflow_provider_exports.errors import (
 )
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.status import (
-    ORACLE_COMMERCE_STATES,
     ExportState,
     ExportStatus,
     map_state,
@@ -45,6 +44,18 @@ VENDOR = "Oracle Commerce Cloud"
 API = "/ccadmin/v1"
 #: Log text kept from the meta archive; exports with many failed records can be large.
 MAX_LOG_CHARS = 200_000
+
+#: ``progress`` of getExportProcess (shared/seeds/000).
+ORACLE_COMMERCE_STATES: Mapping[str, ExportState] = {
+    "pending": ExportState.PENDING,
+    "processing": ExportState.RUNNING,
+    "paused": ExportState.PAUSED,
+    # 'blocked' has no documented meaning; it is not finished, so it waits like 'paused'.
+    "blocked": ExportState.PAUSED,
+    "succeeded": ExportState.SUCCEEDED,
+    "failed": ExportState.FAILED,
+    "aborted": ExportState.CANCELLED,
+}
 
 
 def check(resp: Response, what: str) -> Response:

@@ -29,7 +29,6 @@ from airflow_provider_exports.errors import (
 )
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.status import (
-    PERSONIUM_STATES,
     ExportState,
     ExportStatus,
     map_state,
@@ -53,6 +52,15 @@ JOBS = ("export", "import")
 READY = "ready"
 RUNNING = {"export": "exportation in progress", "import": "importation in progress"}
 IMPORT_FAILED = "import failed"
+# ``status`` of __import / __export. 'ready' is ambiguous (idle before *and* after a run): the
+# hook resolves it (import: the run seen first; export: the snapshot area), so it is deliberately
+# absent here. __export has no failure state at all: a failed export goes back to 'ready' and
+# leaves {Name}.error (SnapshotFileExportProgressInfo has only READY/PROCESSING).
+PERSONIUM_STATES: Mapping[str, ExportState] = {
+    "importation in progress": ExportState.RUNNING,
+    "import failed": ExportState.FAILED,
+    "exportation in progress": ExportState.RUNNING,
+}
 #: ``Common.PATTERN_SNAPSHOT_NAME`` in personium-core.
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9_-]{1,192}")
 #: The documented format of ``X-Personium-RequestKey``.

@@ -7,6 +7,11 @@ import logging
 import pytest
 
 from airflow_provider_exports import status as st
+from airflow_provider_exports.hooks.huawei_dataarts import HUAWEI_DATAARTS_STATES
+from airflow_provider_exports.hooks.huawei_workspace import HUAWEI_WORKSPACE_STATES
+from airflow_provider_exports.hooks.informatica import INFORMATICA_STATES
+from airflow_provider_exports.hooks.oracle_commerce import ORACLE_COMMERCE_STATES
+from airflow_provider_exports.hooks.personium import PERSONIUM_STATES
 from airflow_provider_exports.status import (
     ExportState,
     ExportStatus,
@@ -20,16 +25,16 @@ from airflow_provider_exports.status import (
     ("state_map", "terminal", "running"),
     [
         (
-            st.ORACLE_COMMERCE_STATES,
+            ORACLE_COMMERCE_STATES,
             {"succeeded", "failed", "aborted"},
             {"pending", "processing", "paused", "blocked"},
         ),
         # QUEUED: third-party client code; NOT_STARTED: the v3 import pages (docs/informatica_iics.md).
-        (st.INFORMATICA_STATES, {"SUCCESSFUL", "FAILED"}, {"QUEUED", "NOT_STARTED", "IN_PROGRESS"}),
-        (st.HUAWEI_DATAARTS_STATES, {"success", "fail"}, {"importing"}),
-        (st.HUAWEI_WORKSPACE_STATES, {"SUCCESS", "FAIL", "EXPIRED"}, {"CREATING"}),
+        (INFORMATICA_STATES, {"SUCCESSFUL", "FAILED"}, {"QUEUED", "NOT_STARTED", "IN_PROGRESS"}),
+        (HUAWEI_DATAARTS_STATES, {"success", "fail"}, {"importing"}),
+        (HUAWEI_WORKSPACE_STATES, {"SUCCESS", "FAIL", "EXPIRED"}, {"CREATING"}),
         (
-            st.PERSONIUM_STATES,
+            PERSONIUM_STATES,
             # __export has no failure state: a failed export is 'ready' + {Name}.error.
             {"import failed"},
             {"importation in progress", "exportation in progress"},
@@ -46,8 +51,8 @@ def test_every_documented_state_is_mapped(state_map, terminal, running) -> None:
 
 def test_unknown_state_is_not_terminal_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        assert map_state("Vendor X", "weird-state-1", st.ORACLE_COMMERCE_STATES) is None
-        assert map_state("Vendor X", "weird-state-1", st.ORACLE_COMMERCE_STATES) is None
+        assert map_state("Vendor X", "weird-state-1", ORACLE_COMMERCE_STATES) is None
+        assert map_state("Vendor X", "weird-state-1", ORACLE_COMMERCE_STATES) is None
     warnings = [r for r in caplog.records if "weird-state-1" in r.getMessage()]
     assert len(warnings) == 1
     assert not ExportStatus("e", "weird-state-1", None).is_terminal
