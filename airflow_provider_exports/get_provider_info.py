@@ -110,14 +110,14 @@ def _connection_types() -> list[dict[str, Any]]:
         },
         {
             "connection-type": "huawei_dataarts",
-            "hook-class-name": "airflow_provider_exports.hooks.huawei_dataarts.HuaweiDataArtsHook",
+            "hook-class-name": "airflow_provider_exports.hooks.huawei.dataarts.HuaweiDataArtsHook",
             "hook-name": "Huawei Cloud DataArts Studio",
             "ui-field-behaviour": _huawei_behaviour("dayu"),
             "conn-fields": _huawei_fields(workspace=True),
         },
         {
             "connection-type": "huawei_workspace",
-            "hook-class-name": "airflow_provider_exports.hooks.huawei_workspace.HuaweiWorkspaceHook",
+            "hook-class-name": "airflow_provider_exports.hooks.huawei.workspace.HuaweiWorkspaceHook",
             "hook-name": "Huawei Cloud Workspace",
             "ui-field-behaviour": _huawei_behaviour("workspace"),
             "conn-fields": _huawei_fields(workspace=False),

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from airflow_provider_exports.hooks.huawei_signing import SIGNING_ALGORITHM, verify_signature
+from airflow_provider_exports.hooks.huawei.signing import SIGNING_ALGORITHM
 from airflow_provider_exports.testing.emulator import (
     Emulator,
     Export,
@@ -34,6 +34,7 @@ from airflow_provider_exports.testing.emulator import (
     serve_bytes,
     steps,
 )
+from airflow_provider_exports.testing.huawei_signing import verify_signature
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Failed signatures in a row that lock an AK, and for how long (API signing guide FAQ).

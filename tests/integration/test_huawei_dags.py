@@ -18,11 +18,11 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_provider_exports.errors import ExportAuthError, ExportConfigError, ExportRequestError
-from airflow_provider_exports.hooks.huawei_dataarts import HuaweiDataArtsHook
-from airflow_provider_exports.hooks.huawei_signing import parse_authorization
-from airflow_provider_exports.hooks.huawei_workspace import HuaweiWorkspaceHook
+from airflow_provider_exports.hooks.huawei.dataarts import HuaweiDataArtsHook
+from airflow_provider_exports.hooks.huawei.workspace import HuaweiWorkspaceHook
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.huawei import DataArtsEmulator, HuaweiCloudEmulator, WorkspaceEmulator
+from airflow_provider_exports.testing.huawei_signing import parse_authorization
 from airflow_provider_exports.transport import Op, Request, Response, RetryPolicy
 
 pytestmark = pytest.mark.integration

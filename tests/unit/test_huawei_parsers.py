@@ -18,7 +18,7 @@ from airflow_provider_exports.errors import (
     ExportRequestError,
     ExportResponseError,
 )
-from airflow_provider_exports.hooks.huawei_auth import (
+from airflow_provider_exports.hooks.huawei.auth import (
     AkSkAuth,
     HuaweiSettings,
     IamTokenAuth,
@@ -27,20 +27,20 @@ from airflow_provider_exports.hooks.huawei_auth import (
     parse_token,
     raise_for_status,
 )
-from airflow_provider_exports.hooks.huawei_dataarts import (
+from airflow_provider_exports.hooks.huawei.dataarts import (
     HuaweiDataArtsHook,
     parse_result,
     parse_result_body,
     parse_start,
 )
-from airflow_provider_exports.hooks.huawei_signing import parse_authorization, verify_signature
-from airflow_provider_exports.hooks.huawei_workspace import (
+from airflow_provider_exports.hooks.huawei.workspace import (
     HuaweiWorkspaceHook,
     parse_task,
     parse_task_id,
     parse_task_page,
 )
 from airflow_provider_exports.status import ExportState
+from airflow_provider_exports.testing.huawei_signing import parse_authorization, verify_signature
 from airflow_provider_exports.transport import Credential, Request, Response
 
 PROJECT = "0b5f4a6e3c2d4e1f8a9b7c6d5e4f3a2b"

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from airflow_provider_exports.hooks.huawei_signing import (
+from airflow_provider_exports.hooks.huawei.signing import (
     EMPTY_BODY_SHA256,
     SIGNING_ALGORITHM,
     authorization_header,
@@ -21,14 +21,13 @@ from airflow_provider_exports.hooks.huawei_signing import (
     canonical_request,
     canonical_uri,
     compute_signature,
-    parse_authorization,
     parse_query,
     payload_hash,
     sign_headers,
     signed_header_names,
     string_to_sign,
-    verify_signature,
 )
+from airflow_provider_exports.testing.huawei_signing import parse_authorization, verify_signature
 
 # --------------------------------------------------------------------------------------
 # Test vectors (vendor-apis/huawei.md 1b; huaweicloud-sdk-core tests/test_signer.py)

@@ -13,8 +13,8 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_provider_exports.errors import ExportRequestError, ExportResponseError
-from airflow_provider_exports.hooks.huawei_dataarts import HuaweiDataArtsHook
-from airflow_provider_exports.hooks.huawei_workspace import HuaweiWorkspaceHook
+from airflow_provider_exports.hooks.huawei.dataarts import HuaweiDataArtsHook
+from airflow_provider_exports.hooks.huawei.workspace import HuaweiWorkspaceHook
 from airflow_provider_exports.transport import Op, Request, Response
 
 PROJECT = "0b5f4a6e3c2d4e1f8a9b7c6d5e4f3a2b"

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from airflow_provider_exports import status as st
-from airflow_provider_exports.hooks.huawei_dataarts import HUAWEI_DATAARTS_STATES
-from airflow_provider_exports.hooks.huawei_workspace import HUAWEI_WORKSPACE_STATES
+from airflow_provider_exports.hooks.huawei.dataarts import HUAWEI_DATAARTS_STATES
+from airflow_provider_exports.hooks.huawei.workspace import HUAWEI_WORKSPACE_STATES
 from airflow_provider_exports.hooks.informatica import INFORMATICA_STATES
 from airflow_provider_exports.hooks.oracle_commerce import ORACLE_COMMERCE_STATES
 from airflow_provider_exports.hooks.personium import PERSONIUM_STATES

@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_exports.hooks.huawei_dataarts import HuaweiDataArtsHook
-from airflow_provider_exports.hooks.huawei_signing import parse_query
-from airflow_provider_exports.hooks.huawei_workspace import HuaweiWorkspaceHook
+from airflow_provider_exports.hooks.huawei.dataarts import HuaweiDataArtsHook
+from airflow_provider_exports.hooks.huawei.signing import parse_query
+from airflow_provider_exports.hooks.huawei.workspace import HuaweiWorkspaceHook
 from airflow_provider_exports.testing.emulator import Recorded
 from airflow_provider_exports.testing.huawei import DataArtsEmulator, HuaweiCloudEmulator, WorkspaceEmulator
 from airflow_provider_exports.transport import Request, RetryPolicy, json_request

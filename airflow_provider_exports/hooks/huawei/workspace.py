@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
-from airflow_provider_exports.hooks.huawei_auth import HuaweiCloudHook, json_answer, start_answer, start_id
+from airflow_provider_exports.hooks.huawei.auth import json_answer
+from airflow_provider_exports.hooks.huawei.base import HuaweiCloudHook, start_answer, start_id
 from airflow_provider_exports.status import (
     ExportState,
     ExportStatus,

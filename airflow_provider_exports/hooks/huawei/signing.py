@@ -2,14 +2,14 @@
 
 Pure functions (no I/O, no HTTP client imports) that reproduce the behaviour of
 ``huaweicloudsdkcore.signer.signer.Signer`` from the official Huawei Cloud
-Python SDK, for both sides of a request:
+Python SDK:
 
 * :func:`sign_headers` returns the complete header set for an outgoing request;
-* :func:`verify_signature` checks an incoming request (used by the local API
-  emulator in the tests);
 * the smaller helpers (:func:`canonical_uri`, :func:`canonical_query_string`,
   :func:`canonical_request`, :func:`string_to_sign`, :func:`compute_signature`,
-  ...) expose the individual steps so that both sides share one definition.
+  ...) expose the individual steps, so that the emulators' check of a received
+  request (:func:`airflow_provider_exports.testing.huawei_signing.verify_signature`)
+  shares one definition with the signer.
 
 Canonical form, as implemented by the SDK:
 
@@ -34,8 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TypeAlias
 from urllib.parse import quote, unquote, urlsplit
@@ -59,22 +58,12 @@ _UTC = timezone(timedelta(0))
 _HASHED_CONTENT_TYPE_PREFIXES = ("application/json", "application/bson")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SDK_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
-_HEX_SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 
 QueryScalar: TypeAlias = "str | int | float | bool"
 """A single query parameter value as accepted by :func:`canonical_query_string`."""
 
 QueryValue: TypeAlias = "QueryScalar | Sequence[QueryScalar]"
 """A query parameter value; a non-string sequence stands for a repeated key."""
-
-
-@dataclass(frozen=True)
-class ParsedAuthorization:
-    """The fields of an ``SDK-HMAC-SHA256`` ``Authorization`` header."""
-
-    access_key: str
-    signed_headers: tuple[str, ...]
-    signature: str
 
 
 def _encode(text: str) -> str:
@@ -135,7 +124,7 @@ def canonical_query_string(params: Iterable[tuple[str, QueryValue]]) -> str:
     return "&".join(f"{_encode(key)}={_encode(value)}" for key, value in flat)
 
 
-def _lower_header_map(headers: Mapping[str, str]) -> dict[str, str]:
+def lower_header_map(headers: Mapping[str, str]) -> dict[str, str]:
     """Index headers by lower-cased name; ``ValueError`` on conflicting duplicates."""
     lowered: dict[str, str] = {}
     for name, value in headers.items():
@@ -168,7 +157,7 @@ def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str])
     ``headers`` is looked up case-insensitively; each name in ``signed_headers``
     must be present (``KeyError`` otherwise).
     """
-    lowered = _lower_header_map(headers)
+    lowered = lower_header_map(headers)
     return "".join(f"{name.lower()}:{lowered[name.lower()].strip()}\n" for name in signed_headers)
 
 
@@ -232,25 +221,6 @@ def authorization_header(access_key: str, signed_headers: Sequence[str], signatu
         f"{SIGNING_ALGORITHM} Access={access_key}, "
         f"SignedHeaders={';'.join(signed_headers)}, Signature={signature}"
     )
-
-
-def parse_authorization(value: str) -> ParsedAuthorization | None:
-    """Parse an ``SDK-HMAC-SHA256`` ``Authorization`` header; ``None`` if malformed."""
-    algorithm, _, rest = value.strip().partition(" ")
-    if algorithm != SIGNING_ALGORITHM:
-        return None
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        name, sep, field_value = part.strip().partition("=")
-        if not sep or name in fields:
-            return None
-        fields[name] = field_value.strip()
-    if set(fields) != {"Access", "SignedHeaders", "Signature"}:
-        return None
-    signed = tuple(fields["SignedHeaders"].split(";"))
-    if not fields["Access"] or not all(signed):
-        return None
-    return ParsedAuthorization(fields["Access"], signed, fields["Signature"])
 
 
 def format_sdk_date(moment: datetime) -> str:
@@ -377,75 +347,3 @@ def sign_headers(
     signature = compute_signature(string_to_sign(canonical, sdk_date), secret_key)
     result[HEADER_AUTHORIZATION] = authorization_header(access_key, names, signature)
     return result
-
-
-def verify_signature(
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    lookup_secret: Callable[[str], str | None],
-    *,
-    max_skew_seconds: int = 900,
-    now: datetime | None = None,
-) -> str | None:
-    """Check the ``SDK-HMAC-SHA256`` signature of a received request.
-
-    ``raw_path`` and ``raw_query`` are the path and query string (without
-    ``?``) exactly as received, still percent-encoded; ``headers`` are the
-    received headers (names case-insensitive); ``lookup_secret`` maps an access
-    key to its secret key, or ``None`` if unknown. ``X-Sdk-Date`` must be
-    signed and within ``max_skew_seconds`` of ``now`` (default: current UTC
-    time; naive means UTC).
-
-    Returns ``None`` if the request is authentic, else a short reason such as
-    ``"missing Authorization"``, ``"unknown access key"``,
-    ``"X-Sdk-Date too far from server time"`` or ``"signature mismatch"``. The
-    reason never contains the secret key.
-    """
-    try:
-        lowered = _lower_header_map(headers)
-    except ValueError:
-        return "duplicate header"
-    auth_value = lowered.get(HEADER_AUTHORIZATION.lower())
-    if auth_value is None:
-        return "missing Authorization"
-    auth = parse_authorization(auth_value)
-    if auth is None:
-        if auth_value.strip().partition(" ")[0] != SIGNING_ALGORITHM:
-            return "unsupported signing algorithm"
-        return "malformed Authorization"
-    if not _HEX_SIGNATURE_RE.fullmatch(auth.signature):
-        return "malformed Authorization"
-    signed = [name.lower() for name in auth.signed_headers]
-    if HEADER_DATE.lower() not in signed:
-        return "X-Sdk-Date not signed"
-    for name in signed:
-        if name not in lowered:
-            return f"signed header {name} missing"
-    sdk_date = lowered[HEADER_DATE.lower()]
-    parsed = parse_sdk_date(sdk_date)
-    if parsed is None:
-        return "malformed X-Sdk-Date"
-
-    secret_key = lookup_secret(auth.access_key)
-    if not secret_key:
-        return "unknown access key"
-
-    current = now if now is not None else datetime.now(_UTC)
-    if current.tzinfo is None:
-        current = current.replace(tzinfo=_UTC)
-    if abs((current - parsed).total_seconds()) > max_skew_seconds:
-        return "X-Sdk-Date too far from server time"
-
-    # Only a signed X-Sdk-Content-Sha256 may stand in for the body hash; an
-    # unsigned one could otherwise be added to replay a signature with another body.
-    signed_values = {name: lowered[name] for name in signed}
-    canonical = canonical_request(
-        method, raw_path, raw_query, lowered, signed, payload_hash(body, signed_values)
-    )
-    expected = compute_signature(string_to_sign(canonical, format_sdk_date(parsed)), secret_key)
-    if not hmac.compare_digest(expected, auth.signature):
-        return "signature mismatch"
-    return None
