@@ -10,7 +10,7 @@ import logging
 import time
 import weakref
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
 
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -56,6 +56,21 @@ def retry_policy_from(settings: Mapping[str, Any] | None) -> RetryPolicy:
     return RetryPolicy(**settings)
 
 
+class ExportSettings(Protocol):
+    """What a hook reads from its connection, once: one frozen dataclass per vendor (secrets in
+    fields with ``repr=False``). The hook's transport is built on it, and the operations read
+    what they need (a project id, a login URL...) from :attr:`ExportHook.settings`."""
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        ...
+
+    def authenticator(self, vendor: str) -> Authenticator:
+        """How calls are authenticated (``vendor`` names the hook's vendor in messages)."""
+        ...
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -65,9 +80,11 @@ def _truthy(value: Any) -> bool:
 class ExportHook(BaseHook, abc.ABC):
     """A vendor's export API: start an export, read its status, download it, fetch its log.
 
-    Subclasses describe each call as a pure operation (``*_op`` methods) and never do I/O;
-    this class runs those operations with ``requests`` (``get_status`` ...) or ``aiohttp``
-    (``aget_status``, for the triggerer).
+    Subclasses read a connection into frozen settings (``read_settings``) and describe each call
+    as a pure operation (``*_op`` methods); neither does I/O. This class looks the connection up,
+    reads its settings once (kept as ``settings``, which the operations read), and runs the
+    operations with ``requests`` (``get_status`` ...) or ``aiohttp`` (``aget_status``, for the
+    triggerer).
 
     :param conn_id: the Airflow connection to use.
     :param options: vendor options that are not secrets (e.g. which Personium job to watch);
@@ -99,18 +116,17 @@ class ExportHook(BaseHook, abc.ABC):
         self.options = options
         self.retry_policy = retry_policy or retry_policy_from(retry)
         self._connection = connection
+        self._settings: ExportSettings | None = None
         self._sync: SyncTransport | None = None
         self._async: AsyncTransport | None = None
 
     # ---- what a vendor provides (pure) ---------------------------------------------------------
 
     @abc.abstractmethod
-    def authenticator(self, conn: Connection) -> Authenticator:
-        """How this connection authenticates."""
-
-    @abc.abstractmethod
-    def base_url(self, conn: Connection) -> str:
-        """The API's base URL for this connection."""
+    def read_settings(self, conn: Connection) -> ExportSettings:
+        """Read a connection into this vendor's settings: a frozen value, every field checked
+        (an :class:`ExportConfigError` names the field). Pure: it looks nothing up and keeps
+        nothing; the hook keeps the result (:attr:`settings`)."""
 
     @abc.abstractmethod
     def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
@@ -158,6 +174,14 @@ class ExportHook(BaseHook, abc.ABC):
                 return value
         return default
 
+    def authenticator(self, conn: Connection) -> Authenticator:
+        """How this connection authenticates (read afresh, kept nowhere)."""
+        return self.read_settings(conn).authenticator(self.vendor)
+
+    def base_url(self, conn: Connection) -> str:
+        """The API's base URL for this connection (read afresh, kept nowhere)."""
+        return self.read_settings(conn).base_url
+
     def require(self, value: Any, what: str) -> str:
         """A required connection value, or a clear error naming the field."""
         if value in (None, ""):
@@ -176,13 +200,38 @@ class ExportHook(BaseHook, abc.ABC):
             self._connection = await alookup_connection(self.conn_id)
         return self._connection
 
+    @property
+    def settings(self) -> ExportSettings:
+        """The connection's settings, read once (:meth:`read_settings`) and kept for the operations.
+
+        Read from the connection the hook holds: the one handed to it, or the one its calls
+        (``get_status``, ``aget_status``, ``start_export``...) look up before anything else, the
+        async ones without blocking. Never looks a connection up itself.
+        """
+        if self._settings is not None:
+            return self._settings
+        if self._connection is None:
+            raise ExportConfigError(
+                f"{self.hook_name} hook for {self.conn_id!r}: the connection has not been looked up "
+                "yet, so its settings are unknown. Use the hook's methods (get_status, aget_status, "
+                "start_export, ...), which look it up first, or pass connection=."
+            )
+        return self._resolve(self._connection)
+
+    def _resolve(self, conn: Connection) -> ExportSettings:
+        """The settings of ``conn``, read once and kept for the operations."""
+        if self._settings is None:
+            self._settings = self.read_settings(conn)
+        return self._settings
+
     def _endpoint(self, conn: Connection) -> Endpoint:
-        auth = self.authenticator(conn)
+        settings = self._resolve(conn)
+        auth = settings.authenticator(self.vendor)
         for secret in (conn.password, *(self.extra(conn, k) for k in self.secret_extras), *auth.secrets()):
             if secret:
                 _mask(str(secret))
         return Endpoint(
-            base_url=self.base_url(conn).rstrip("/"),
+            base_url=settings.base_url.rstrip("/"),
             auth=auth,
             cache_key=self._fingerprint(conn),
             allow_cross_origin_auth=_truthy(self.extra(conn, "allow_cross_origin_auth", False)),

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from airflow.sdk import Connection
@@ -331,6 +332,21 @@ def login_url(host: str, port: int | None = None) -> str:
     return f"{url}:{port}" if port else url
 
 
+@dataclass(frozen=True)
+class InformaticaSettings:
+    """What an IICS connection says: the region's login URL, the user and the password (never
+    printed)."""
+
+    #: The login host (:func:`login_url`); the pod's URL comes with each login.
+    base_url: str
+    username: str
+    password: str = field(repr=False)
+
+    def authenticator(self, vendor: str) -> Authenticator:
+        """Username/password login to a session (its messages name IICS already)."""
+        return InformaticaAuth(self.username, self.password)
+
+
 # ---- the hook ----------------------------------------------------------------------------------
 
 
@@ -348,14 +364,11 @@ class InformaticaHook(ExportHook):
     vendor = VENDOR
     default_conn_name = "informatica_iics_default"
 
-    def authenticator(self, conn: Connection) -> Authenticator:
-        return InformaticaAuth(
-            self.require(conn.login, "username (login field)"),
-            self.require(conn.password, "password"),
-        )
-
-    def base_url(self, conn: Connection) -> str:
-        return login_url(self.require(conn.host, "login URL (host field)"), conn.port)
+    def read_settings(self, conn: Connection) -> InformaticaSettings:
+        username = self.require(conn.login, "username (login field)")
+        password = self.require(conn.password, "password")
+        base_url = login_url(self.require(conn.host, "login URL (host field)"), conn.port)
+        return InformaticaSettings(base_url=base_url, username=username, password=password)
 
     def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
         body = export_body(payload)
@@ -447,9 +460,7 @@ class InformaticaHook(ExportHook):
     def logout_op(self) -> Op[bool]:
         """End the session on the login host; returns whether IICS accepted."""
         # authenticate=True: the transport adds the session id, checking the origin on each hop.
-        resp = yield Request(
-            "POST", self.base_url(self.connection) + LOGOUT_PATH, "log out", headers=JSON_ACCEPT
-        )
+        resp = yield Request("POST", self.settings.base_url + LOGOUT_PATH, "log out", headers=JSON_ACCEPT)
         return resp.ok
 
     def logout(self) -> bool:

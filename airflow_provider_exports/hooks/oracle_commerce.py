@@ -11,6 +11,7 @@ import json
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -127,6 +128,18 @@ class OracleCommerceAuth(Authenticator):
         return request.with_headers({"Authorization": f"Bearer {credential.token}"})
 
 
+@dataclass(frozen=True)
+class OracleCommerceSettings:
+    """What an OCC connection says: the admin server and the application key (never printed)."""
+
+    base_url: str
+    app_key: str = field(repr=False)
+
+    def authenticator(self, vendor: str) -> Authenticator:
+        """Application-key login (its messages name OCC already)."""
+        return OracleCommerceAuth(self.app_key)
+
+
 def links(body: Mapping[str, Any]) -> dict[str, str]:
     """``links[rel] -> href``, plus the older ``fileLink``/``metaLink`` keys."""
     out: dict[str, str] = {}
@@ -220,14 +233,13 @@ class OracleCommerceHook(ExportHook):
     default_conn_name = "oracle_commerce_default"
     supports_cancel = True
 
-    def authenticator(self, conn: Connection) -> Authenticator:
-        return OracleCommerceAuth(self.require(conn.password, "application key (password field)"))
-
-    def base_url(self, conn: Connection) -> str:
+    def read_settings(self, conn: Connection) -> OracleCommerceSettings:
+        app_key = self.require(conn.password, "application key (password field)")
         host = self.require(conn.host, "admin server URL (host field)")
         if not host.startswith(("http://", "https://")):
             host = "https://" + host
-        return host if not conn.port else f"{host.rstrip('/')}:{conn.port}"
+        base_url = host if not conn.port else f"{host.rstrip('/')}:{conn.port}"
+        return OracleCommerceSettings(base_url=base_url, app_key=app_key)
 
     def start_op(self, payload: Mapping[str, Any]) -> Op[str]:
         if not payload.get("fileName") and payload.get("mode") != "standalone":

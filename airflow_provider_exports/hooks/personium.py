@@ -434,7 +434,8 @@ def default_snapshot_name(now: datetime | None = None) -> str:
 
 class PersoniumAuth(Authenticator):
     """Bearer tokens from the cell's ``__token`` endpoint (password and refresh-token grants),
-    or a token from the connection, renewed with its refresh token."""
+    or a token from the connection, renewed with its refresh token. The request key, if any, goes
+    on every call to the cell: the token calls and every call it authenticates."""
 
     vendor = VENDOR
     refresh_margin = 60.0
@@ -462,7 +463,7 @@ class PersoniumAuth(Authenticator):
 
     def apply(self, request: Request, credential: Credential) -> Request:
         self._last_sent = credential
-        return request.with_headers({"Authorization": f"Bearer {credential.token}"})
+        return request.with_headers({"Authorization": f"Bearer {credential.token}", **self._headers})
 
     def login(self, previous: Credential | None) -> Op[Credential]:
         known = previous or self._last_sent
@@ -526,6 +527,30 @@ class PersoniumAuth(Authenticator):
         )
 
 
+@dataclass(frozen=True)
+class PersoniumSettings:
+    """What a Personium connection (and the wait's ``request_key``) says; secrets never printed."""
+
+    #: The cell URL.
+    base_url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    #: ``X-Personium-RequestKey``: the ``request_key`` hook param, else the connection's extra.
+    request_key: str | None = None
+
+    def authenticator(self, vendor: str) -> Authenticator:
+        """Tokens from the cell (its messages name Personium already)."""
+        return PersoniumAuth(
+            username=self.username,
+            password=self.password,
+            access_token=self.access_token,
+            refresh_token=self.refresh_token,
+            request_key=self.request_key,
+        )
+
+
 # ---- the hook ----------------------------------------------------------------------------------
 
 
@@ -547,14 +572,14 @@ class PersoniumHook(ExportHook):
 
     def __init__(self, conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
-        self.settings = parse_options(self.options)
-        self._request_key = self.settings.request_key
-        self._observed = set(self.settings.observed_imports)
+        #: The wait's own options (``hook_params``), checked here, before any call.
+        self.job_options = parse_options(self.options)
+        self._observed = set(self.job_options.observed_imports)
         self._announced = False
 
     # ---- connection ----------------------------------------------------------------------------
 
-    def authenticator(self, conn: Connection) -> Authenticator:
+    def read_settings(self, conn: Connection) -> PersoniumSettings:
         access = self.extra(conn, "access_token")
         refresh = self.extra(conn, "refresh_token")
         if conn.password and not conn.login:
@@ -566,24 +591,23 @@ class PersoniumHook(ExportHook):
                 f"Connection {self.conn_id!r} (Personium) needs a username and password, or an "
                 "access_token (and refresh_token) in the extras."
             )
-        if self._request_key is None and self.extra(conn, "request_key"):
-            self._request_key = validate_request_key(self.extra(conn, "request_key"))
-        return PersoniumAuth(
-            username=conn.login or None,
-            password=conn.password or None,
-            access_token=access,
-            refresh_token=refresh,
-            request_key=self._request_key,
-        )
-
-    def base_url(self, conn: Connection) -> str:
+        request_key = self.job_options.request_key
+        if request_key is None and self.extra(conn, "request_key"):
+            request_key = validate_request_key(self.extra(conn, "request_key"))
         host = self.require(conn.host, "cell URL (host field)")
         if not host.startswith(("http://", "https://")):
             host = "https://" + host
         parts = urlsplit(host)
         if conn.port and parts.port is None:
             parts = parts._replace(netloc=f"{parts.netloc}:{conn.port}")
-        return urlunsplit(parts)
+        return PersoniumSettings(
+            base_url=urlunsplit(parts),
+            username=conn.login or None,
+            password=conn.password or None,
+            access_token=access,
+            refresh_token=refresh,
+            request_key=request_key,
+        )
 
     def trigger_hook_params(self) -> dict[str, Any]:
         params = super().trigger_hook_params()
@@ -594,25 +618,21 @@ class PersoniumHook(ExportHook):
 
     # ---- requests ------------------------------------------------------------------------------
 
-    def _headers(self, accept: str = "application/json") -> dict[str, str]:
-        headers = {"Accept": accept}
-        if self._request_key:
-            headers[REQUEST_KEY_HEADER] = self._request_key
-        return headers
+    # The request key is not set here: the authenticator puts it on every call to the cell.
 
     def _get(self, path: str, what: str, accept: str = "application/json") -> Request:
-        return Request("GET", path, what, headers=self._headers(accept))
+        return Request("GET", path, what, headers={"Accept": accept})
 
     def _propfind(self, path: str, what: str) -> Request:
-        headers = {**self._headers("application/xml"), "Depth": "0", "Content-Type": "application/xml"}
+        headers = {"Accept": "application/xml", "Depth": "0", "Content-Type": "application/xml"}
         return Request("PROPFIND", path, what, headers=headers, body=PROPFIND_ALLPROP)
 
     def _announce(self, name: str) -> None:
         if not self._announced:
             self._announced = True
-            job = self.settings.job
+            job = self.job_options.job
             log.info(
-                "%s: waiting on %s for the %s of snapshot %r.", VENDOR, self.settings.endpoint, job, name
+                "%s: waiting on %s for the %s of snapshot %r.", VENDOR, self.job_options.endpoint, job, name
             )
 
     # ---- operations ----------------------------------------------------------------------------
@@ -621,7 +641,7 @@ class PersoniumHook(ExportHook):
         unknown = sorted(set(payload) - {"Name"})
         if unknown:
             raise ExportConfigError(f"{VENDOR}: the payload takes only 'Name', not {unknown}.")
-        job = self.settings.job
+        job = self.job_options.job
         if job == "import" and not payload.get("Name"):
             raise ExportConfigError(
                 f"{VENDOR}: an import needs the payload's 'Name' (the snapshot to import)."
@@ -637,9 +657,7 @@ class PersoniumHook(ExportHook):
                     f"({error_details(stale)[1] or 'no message'}); delete it or choose another Name."
                 )
         what = f"start the {job} of snapshot {name!r}"
-        resp = yield json_request(
-            "POST", f"__{job}", what, {"Name": name}, headers=self._headers(), idempotent=False
-        )
+        resp = yield json_request("POST", f"__{job}", what, {"Name": name}, idempotent=False)
         check(resp, what)
         check_start(resp, job)
         log.info("%s accepted the %s of snapshot %r (HTTP %s).", VENDOR, job, name, resp.status)
@@ -648,7 +666,7 @@ class PersoniumHook(ExportHook):
     def status_op(self, export_id: str) -> Op[ExportStatus]:
         name = validate_snapshot_name(export_id)
         self._announce(name)
-        if self.settings.job == "import":
+        if self.job_options.job == "import":
             return (yield from self._import_status(name))
         return (yield from self._export_status(name))
 
@@ -660,7 +678,7 @@ class PersoniumHook(ExportHook):
     def _import_status(self, name: str) -> Op[ExportStatus]:
         report = yield from self._report("import", f"status of import {name!r}")
         status, begun = classify_import(
-            report, name, started_after=self.settings.started_after, observed=name in self._observed
+            report, name, started_after=self.job_options.started_after, observed=name in self._observed
         )
         if begun:
             self._observed.add(name)

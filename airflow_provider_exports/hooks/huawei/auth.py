@@ -77,6 +77,15 @@ class HuaweiSettings:
     iam_endpoint: str | None = None
     workspace_id: str | None = None
 
+    @property
+    def base_url(self) -> str:
+        """The service's endpoint: the base URL of its API."""
+        return self.endpoint
+
+    def authenticator(self, vendor: str) -> Authenticator:
+        """IAM token or AK/SK signing, as ``auth_type`` says."""
+        return huawei_authenticator(self, vendor)
+
 
 def service_endpoint(service: str, region: str) -> str:
     """The default endpoint of a regional service, e.g. ``https://dayu.cn-north-4.myhuaweicloud.com``."""

@@ -15,14 +15,13 @@ from airflow_provider_exports.hooks.huawei.auth import (
     AUTH_IAM,
     AUTH_TYPES,
     HuaweiSettings,
-    huawei_authenticator,
     iam_endpoint_for,
     raise_for_status,
     service_endpoint,
     url_with_scheme,
     vendor_error_with_200,
 )
-from airflow_provider_exports.transport import Authenticator, Response, path_segment
+from airflow_provider_exports.transport import Response, path_segment
 from airflow_provider_exports.transport.bodies import is_json_type
 
 #: The documented status of a successful start call (DataArts export-model, the Workspace exports).
@@ -87,8 +86,6 @@ class HuaweiCloudHook(ExportHook):
     #: Whether the service needs a ``workspace_id`` extra.
     needs_workspace: ClassVar[bool] = False
 
-    _settings: HuaweiSettings | None = None
-
     def read_settings(self, conn: Connection) -> HuaweiSettings:
         """Validate the connection into :class:`HuaweiSettings` (clear errors naming each field)."""
         auth_type = str(self.extra(conn, "auth_type", AUTH_AKSK)).strip().lower()
@@ -138,19 +135,10 @@ class HuaweiCloudHook(ExportHook):
 
     @property
     def settings(self) -> HuaweiSettings:
-        """The connection's settings, read once."""
-        if self._settings is None:
-            self._settings = self.read_settings(self.connection)
-        return self._settings
-
-    def authenticator(self, conn: Connection) -> Authenticator:
-        self._settings = self.read_settings(conn)
-        return huawei_authenticator(self._settings, self.vendor)
-
-    def base_url(self, conn: Connection) -> str:
-        if self._settings is None:
-            self._settings = self.read_settings(conn)
-        return self._settings.endpoint
+        """The connection's settings, read once (see :attr:`ExportHook.settings`)."""
+        settings = super().settings
+        assert isinstance(settings, HuaweiSettings)  # what read_settings returns
+        return settings
 
     @property
     def project_path(self) -> str:
