@@ -1,4 +1,6 @@
-"""The asynchronous runner (the triggerer): ``aiohttp`` with one connection pool per event loop."""
+"""The asynchronous runner (the triggerer): executes the engine's commands with ``aiohttp``, one
+connection pool per event loop. It decides nothing: credentials, redirects and retries are the
+engine's."""
 
 from __future__ import annotations
 
@@ -8,20 +10,16 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
-import tenacity
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from airflow_provider_exports.errors import ExportRequestError, TransientError
-from airflow_provider_exports.transport.auth import Credential
-from airflow_provider_exports.transport.bodies import MAX_BODY, is_json_type, too_large
-from airflow_provider_exports.transport.engine import Engine
+from airflow_provider_exports.errors import TransientError
+from airflow_provider_exports.transport.bodies import MAX_BODY, too_large, wants_body
+from airflow_provider_exports.transport.engine import Command, Engine, Lock, Program, Send, Sleep, Unlock
 from airflow_provider_exports.transport.model import Op, Request, Response
-from airflow_provider_exports.transport.redirects import MAX_REDIRECTS, next_hop
-from airflow_provider_exports.transport.retry import RETRY_STATUSES, parse_retry_after
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,83 +88,42 @@ async def env_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
 
 
 class AsyncTransport(Engine):
-    """Runs operations with the event loop's pooled ``aiohttp`` session."""
+    """Runs the engine's programs with the event loop's pooled ``aiohttp`` session."""
 
     async def run(self, op: Op[T]) -> T:
-        """Drive an operation to its result."""
+        """A vendor operation's result."""
         async with pooled_session() as session:
+            return await self.drive(self.operation(op), session)
+
+    async def drive(self, program: Program[T], session: aiohttp.ClientSession) -> T:
+        """Execute a program's commands until it returns; failures (cancellation included) are
+        thrown into it, so its ``finally`` blocks run."""
+        result: Any = None
+        failure: BaseException | None = None
+        while True:
             try:
-                request = next(op)
-                while True:
-                    request = op.send(await self.call(session, request))
+                command = program.send(result) if failure is None else program.throw(failure)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
-            except Exception as exc:
-                self.scrubbed(exc)
-                raise
-
-    async def credential(self, session: aiohttp.ClientSession) -> Credential:
-        """A fresh credential; concurrent waits on one connection log in once."""
-        cred = self.cached_credential()
-        if cred is not None:
-            return cred
-        async with self.cache.async_lock(self.endpoint.cache_key):
-            cred = self.cached_credential()
-            if cred is not None:
-                return cred
-            login = self.endpoint.auth.login(self.stale_credential())
+            result, failure = None, None
             try:
-                request = next(login)
-                while True:
-                    request = login.send(await self.call(session, request))
-            except StopIteration as stop:
-                return self.store(stop.value)
+                result = await self.execute(command, session)
+            except BaseException as exc:  # noqa: BLE001 - the program decides; its finally blocks run
+                failure = exc
 
-    async def call(self, session: aiohttp.ClientSession, request: Request) -> Response:
-        """Send one request: credentials, redirects, retries and one re-login on rejection."""
-        relogged = False
-        while True:
-            cred = await self.credential(session) if request.authenticate else None
-            response, authed = await self._follow(session, request, cred)
-            if not self.rejected(response, authed):
-                return response
-            if relogged:
-                raise self.auth_failure(response)
-            log.info("%s rejected the credential; logging in again once.", self.vendor)
-            self.invalidate(cred)
-            relogged = True
-
-    async def _follow(
-        self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
-    ) -> tuple[Response, bool]:
-        for _ in range(MAX_REDIRECTS + 1):
-            response, authed = await self._retrying(session, request, cred)
-            hop = next_hop(response, request)
-            if hop is None:
-                return response, authed
-            request = hop
-        raise ExportRequestError(self.vendor, request.safe_target, message="too many redirects")
-
-    async def _retrying(
-        self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
-    ) -> tuple[Response, bool]:
-        try:
-            return await self._attempt(session, request, cred)
-        except TransientError as exc:
-            pause = self.policy.first_retry(request, exc)
-            if pause is None:
-                raise
-        await asyncio.sleep(pause)
-        async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(request, failed=1)):
-            with attempt:
-                return await self._attempt(session, request, cred)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _attempt(
-        self, session: aiohttp.ClientSession, request: Request, cred: Credential | None
-    ) -> tuple[Response, bool]:
-        prepared, authed = self.prepare(request, cred)
-        return await self._send(session, prepared), authed
+    async def execute(self, command: Command, session: aiohttp.ClientSession) -> Any:
+        """One command, with aiohttp (the triggerer never downloads)."""
+        if isinstance(command, Send):
+            return await self._send(session, command.request)
+        if isinstance(command, Sleep):
+            await asyncio.sleep(command.seconds)
+        elif isinstance(command, Lock):
+            await self.cache.async_lock(command.key).acquire()
+        elif isinstance(command, Unlock):
+            self.cache.async_lock(command.key).release()
+        else:
+            raise NotImplementedError(f"the async runner does not execute {type(command).__name__}")
+        return None
 
     @functools.cached_property
     def _timeout(self) -> aiohttp.ClientTimeout:
@@ -175,7 +132,6 @@ class AsyncTransport(Engine):
         )
 
     async def _send(self, session: aiohttp.ClientSession, request: Request) -> Response:
-        timeout = self._timeout
         # encoded=True: send the path exactly as built; yarl would otherwise decode
         # '%2E%2E' and resolve it as '..', escaping the intended path.
         url = URL(request.url, encoded=True)
@@ -186,25 +142,15 @@ class AsyncTransport(Engine):
                 url,
                 proxy=proxy,
                 proxy_auth=proxy_auth,
-                params=list(request.params) or None,
                 data=request.body,
                 headers=dict(request.headers),
-                timeout=timeout,
+                timeout=self._timeout,
                 allow_redirects=False,
             ) as raw:
-                headers = {k: v for k, v in raw.headers.items()}
-                if raw.status in RETRY_STATUSES:
-                    raise TransientError(
-                        request.what,
-                        f"HTTP {raw.status}",
-                        status=raw.status,
-                        retry_after=parse_retry_after(raw.headers.get("Retry-After")),
-                    )
-                skip = request.read_body == "none" or (
-                    request.read_body == "json-only" and not is_json_type(headers)
-                )
-                body = b"" if skip else await self._read(raw, request)
-                return Response(raw.status, headers, body, request.url, request, body_skipped=skip)
+                headers = dict(raw.headers.items())
+                read = wants_body(request, headers)
+                body = await self._read(raw, request) if read else b""
+                return Response(raw.status, headers, body, request.url, request, body_skipped=not read)
         except aiohttp.ClientConnectorError:
             raise TransientError(request.what, "connection refused", sent=False) from None
         except aiohttp.ConnectionTimeoutError:

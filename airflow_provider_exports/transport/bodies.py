@@ -22,3 +22,8 @@ def too_large(vendor: str, request: Request) -> ExportResponseError:
     return ExportResponseError(
         vendor, request.safe_target, message=f"response body larger than {MAX_BODY} bytes"
     )
+
+
+def wants_body(request: Request, headers: Mapping[str, str]) -> bool:
+    """Whether a runner reads an answer's body, as the request's ``read_body`` says."""
+    return request.read_body == "all" or (request.read_body == "json-only" and is_json_type(headers))

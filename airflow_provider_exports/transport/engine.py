@@ -1,26 +1,139 @@
-"""What the sync and async runners share: credential handling, URL resolution, redaction.
+"""The transport's engine, sans-I/O: every decision of an API call as a program of commands.
 
-The runners only add the I/O: sending a prepared request and sleeping between attempts.
+A *program* is a generator that yields commands (:class:`Send` a request, :class:`Sleep`,
+take a login :class:`Lock`, ...) and is sent each command's result; an I/O failure is thrown
+into it. Credentials, redirects, retries, the one re-login after a rejection and a download's
+resume are decided here, once; the two runners (``sync.py`` with requests, ``aio.py`` with
+aiohttp) only execute the commands, as h11's users do with its events.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from airflow_provider_exports.errors import ExportAuthError, ExportError
+from airflow_provider_exports.errors import (
+    DownloadError,
+    ExportAuthError,
+    ExportError,
+    ExportRequestError,
+    TransientError,
+)
 from airflow_provider_exports.transport.auth import CREDENTIALS, Credential, CredentialCache, Endpoint
-from airflow_provider_exports.transport.model import Request, Response, resolve_url
-from airflow_provider_exports.transport.retry import RetryPolicy
+from airflow_provider_exports.transport.model import Op, Request, Response, resolve_url
+from airflow_provider_exports.transport.redirects import MAX_REDIRECTS, next_hop
+from airflow_provider_exports.transport.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SecretSink = Callable[[str], None]
 # Reserved characters and '%' stay as they are: existing escapes (such as '%2E%2E' for an id
 # '..') must reach the server unchanged, never decoded.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+# ---- commands: what a runner executes ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``request`` (URL final, credentials on) and read the answer: result a ``Response``.
+
+    The body is read as :func:`~airflow_provider_exports.transport.bodies.wants_body` says,
+    up to ``MAX_BODY``. Connection failures and timeouts are thrown in as ``TransientError``.
+    """
+
+    request: Request
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Pause ``seconds`` before the next attempt."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Take the per-process login lock of a connection (one login for many waits)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Unlock:
+    """Release what :class:`Lock` took."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Open:
+    """Send ``request`` and keep its body unread: result a :class:`Head`."""
+
+    request: Request
+
+
+@dataclass(frozen=True)
+class ReadSome:
+    """Up to ``limit`` bytes of an open body (for an error message): result ``bytes``."""
+
+    handle: object
+    limit: int
+
+
+@dataclass(frozen=True)
+class CopyTo:
+    """Copy the rest of an open body into ``sink``: result the byte count. A cut connection is
+    thrown in as :class:`BodyCut` with the bytes written before it."""
+
+    handle: object
+    sink: IO[bytes]
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close an open body."""
+
+    handle: object
+
+
+Command = Send | Sleep | Lock | Unlock | Open | ReadSome | CopyTo | Close
+Program = Generator[Command, Any, T]
+"""What the engine hands a runner: yields commands, is sent their results, returns ``T``."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The status line and headers of an :class:`Open` request; ``handle`` is the runner's."""
+
+    status: int
+    headers: Mapping[str, str]
+    url: str
+    request: Request
+    handle: object
+
+    def response(self, body: bytes = b"") -> Response:
+        return Response(self.status, self.headers, body, self.url, self.request)
+
+    def header(self, name: str) -> str | None:
+        return self.response().header(name)
+
+
+class BodyCut(Exception):
+    """A runner's report that a body stopped early, after ``written`` bytes went to the sink."""
+
+    def __init__(self, written: int, reason: str) -> None:
+        super().__init__(f"cut after {written} bytes ({reason})")
+        self.written = written
+        self.reason = reason
+
+
+# ---- the engine ----------------------------------------------------------------------------------
 
 
 class Redactor:
@@ -50,7 +163,7 @@ class Redactor:
 
 
 class Engine:
-    """Credential and URL logic around one endpoint; subclassed by the two runners."""
+    """All of a call's logic around one endpoint, as programs; the runners subclass it."""
 
     def __init__(
         self,
@@ -65,10 +178,176 @@ class Engine:
         self.cache = cache
         self.redactor = Redactor(endpoint.auth.secrets())
         self._secret_sink = secret_sink
+        # Lines name the runner that made the decision (transport.sync or transport.aio).
+        self.log = logging.getLogger(type(self).__module__)
 
     @property
     def vendor(self) -> str:
         return self.endpoint.auth.vendor
+
+    # ---- programs ------------------------------------------------------------------------------
+
+    def operation(self, op: Op[T]) -> Program[T]:
+        """A vendor operation: each request it yields goes through :meth:`exchange`."""
+        try:
+            request = next(op)
+            while True:
+                request = op.send((yield from self.exchange(request)))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except Exception as exc:
+            self.scrubbed(exc)
+            raise
+
+    def exchange(self, request: Request) -> Program[Response]:
+        """One request: credentials, redirects, retries and one re-login on rejection."""
+        relogged = False
+        while True:
+            cred = (yield from self.credential()) if request.authenticate else None
+            response, authed = yield from self._follow(request, cred)
+            if not self.rejected(response, authed):
+                return response
+            if relogged:
+                raise self.auth_failure(response)
+            self.log.info("%s rejected the credential; logging in again once.", self.vendor)
+            self.invalidate(cred)
+            relogged = True
+
+    def credential(self) -> Program[Credential]:
+        """A fresh credential, logging in (once per process and connection) if needed."""
+        cred = self.cached_credential()
+        if cred is not None:
+            return cred
+        key = self.endpoint.cache_key
+        yield Lock(key)
+        try:
+            cred = self.cached_credential()
+            if cred is None:
+                login = self.endpoint.auth.login(self.stale_credential())
+                cred = self.store((yield from self.operation(login)))
+            return cred
+        finally:
+            yield Unlock(key)
+
+    def retrying(self, request: Request, attempt: Callable[[], Program[T]]) -> Program[T]:
+        """Run ``attempt`` again after each transient failure the policy says is worth it."""
+        failures = 0
+        while True:
+            try:
+                return (yield from attempt())
+            except TransientError as exc:
+                failures += 1
+                if failures >= self.policy.attempts or not self.policy.should_retry(request, exc):
+                    raise
+                pause = self.policy.delay(failures, exc)
+                self.policy.log_retry(request, failures, exc, pause)
+            yield Sleep(pause)
+
+    def fetch(self, request: Request, sink: IO[bytes]) -> Program[int]:
+        """Stream a file into ``sink``, resuming with ``Range`` after a cut where the server
+        allows; the byte count. Fails if the announced length is not reached after all retries."""
+        state = _DownloadState()
+        relogged = False
+        while True:
+            cred = (yield from self.credential()) if request.authenticate else None
+            try:
+                yield from self.retrying(
+                    request, functools.partial(self._fetch_once, request, cred, sink, state)
+                )
+                return state.written
+            except _Rejected:
+                if relogged:
+                    raise DownloadError(
+                        f"{self.vendor}: {request.safe_target}: credentials rejected"
+                    ) from None
+                self.invalidate(cred)
+                relogged = True
+
+    # ---- the steps -------------------------------------------------------------------------------
+
+    def _follow(self, request: Request, cred: Credential | None) -> Program[tuple[Response, bool]]:
+        for _ in range(MAX_REDIRECTS + 1):
+            response, authed = yield from self.retrying(
+                request, functools.partial(self._attempt, request, cred)
+            )
+            hop = next_hop(response, request)
+            if hop is None:
+                return response, authed
+            request = hop
+        raise ExportRequestError(self.vendor, request.safe_target, message="too many redirects")
+
+    def _attempt(self, request: Request, cred: Credential | None) -> Program[tuple[Response, bool]]:
+        prepared, authed = self.prepare(request, cred)
+        response: Response = yield Send(prepared)
+        _raise_if_retry_status(response.status, response.header, request)
+        return response, authed
+
+    def _fetch_once(
+        self, request: Request, cred: Credential | None, sink: IO[bytes], state: _DownloadState
+    ) -> Program[None]:
+        ranged = state.written > 0 and state.resumable
+        if state.written and not ranged:
+            _restart(sink, state)
+        extra = {"Range": f"bytes={state.written}-"} if ranged else {}
+        if ranged and state.validator:
+            extra["If-Range"] = state.validator
+        target = request
+        for _ in range(MAX_REDIRECTS + 1):
+            prepared, authed = self.prepare(target.with_headers(extra), cred)
+            head: Head = yield Open(prepared)
+            hop = None if head.status in RETRY_STATUSES else next_hop(head.response(), target)
+            if hop is None:
+                break
+            yield Close(head.handle)
+            target = hop
+        else:
+            raise DownloadError(f"{self.vendor}: {request.safe_target}: too many redirects")
+        try:
+            _raise_if_retry_status(head.status, head.header, request)
+            yield from self._check_head(head, request, authed, state, sink)
+            try:
+                state.written += yield CopyTo(head.handle, sink)
+            except BodyCut as cut:
+                state.written += cut.written
+                raise TransientError(
+                    request.what, f"download cut after {state.written} bytes ({cut.reason})"
+                ) from None
+            if state.total is not None and state.written != state.total:
+                raise TransientError(
+                    request.what, f"download ended at {state.written} of {state.total} bytes"
+                )
+        finally:
+            yield Close(head.handle)
+
+    def _check_head(
+        self, head: Head, request: Request, authed: bool, state: _DownloadState, sink: IO[bytes]
+    ) -> Program[None]:
+        """Whether the open answer is the file (or its rest); reads what to resume from."""
+        if authed and head.status in (401, 403):
+            # The vendor decides what a rejected credential looks like (IICS: 403 AUTH_01).
+            first: bytes = yield ReadSome(head.handle, 4096)
+            if self.rejected(head.response(first), True):
+                raise _Rejected()
+            raise ExportRequestError(self.vendor, request.what, status=head.status, message=_text(first))
+        if head.status == 200 and state.written:
+            _restart(sink, state)  # the server ignored the range (or the file changed)
+        elif head.status == 206:
+            start = _content_range_start(head.header("Content-Range"))
+            if start != state.written:
+                raise DownloadError(
+                    f"{self.vendor}: {request.safe_target}: server resumed at byte {start}, "
+                    f"expected {state.written}"
+                )
+        elif head.status != 200:
+            body: bytes = yield ReadSome(head.handle, 2048)
+            raise ExportRequestError(self.vendor, request.what, status=head.status, message=_text(body))
+        if state.total is None or head.status == 200:
+            length = head.header("Content-Length")
+            state.total = (int(length) + state.written) if length and length.isdigit() else None
+            state.resumable = (head.header("Accept-Ranges") or "").lower() == "bytes"
+            state.validator = head.header("ETag") or head.header("Last-Modified")
+
+    # ---- credentials and URLs ----------------------------------------------------------------------
 
     def cached_credential(self) -> Credential | None:
         cred = self.cache.get(self.endpoint.cache_key)
@@ -100,7 +379,7 @@ class Engine:
         if request.authenticate and credential is not None:
             if self.endpoint.may_authenticate(url, credential):
                 return self.endpoint.auth.apply(request, credential), True
-            log.info(
+            self.log.info(
                 "Not sending %s credentials to %s: another origin than the connection's "
                 "(set allow_cross_origin_auth on the connection to allow it).",
                 self.vendor,
@@ -128,3 +407,45 @@ class Engine:
         if isinstance(exc, ExportError):
             self.redactor.scrub_exception(exc)
         return exc
+
+
+def _raise_if_retry_status(status: int, header: Callable[[str], str | None], request: Request) -> None:
+    if status in RETRY_STATUSES:
+        raise TransientError(
+            request.what,
+            f"HTTP {status}",
+            status=status,
+            retry_after=parse_retry_after(header("Retry-After")),
+        )
+
+
+def _text(body: bytes) -> str | None:
+    return " ".join(body.decode("utf-8", "replace").split())[:300] or None
+
+
+class _Rejected(Exception):
+    pass
+
+
+class _DownloadState:
+    def __init__(self) -> None:
+        self.written = 0
+        self.total: int | None = None
+        self.resumable = False
+        self.validator: str | None = None
+
+
+def _restart(sink: IO[bytes], state: _DownloadState) -> None:
+    sink.seek(0)
+    sink.truncate()
+    state.written = 0
+
+
+def _content_range_start(value: str | None) -> int | None:
+    # "bytes 100-199/1000"
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        return int(value[6:].split("-", 1)[0])
+    except ValueError:
+        return None

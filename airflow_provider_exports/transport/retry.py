@@ -1,4 +1,4 @@
-"""When to retry a call and how long to wait: a frozen policy turned into tenacity arguments."""
+"""When to retry a call and how long to wait: a frozen policy the engine asks (it never sleeps)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import tenacity
 
 from airflow_provider_exports.errors import TransientError
 from airflow_provider_exports.transport.model import Request
@@ -67,39 +64,8 @@ class RetryPolicy:
         # Jitter first, then the cap: no wait is ever longer than backoff_max.
         return min(self.backoff * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.5), self.backoff_max)
 
-    def first_retry(self, request: Request, exc: BaseException) -> float | None:
-        """After a failed first attempt: seconds to pause before the second, or None to give up.
-
-        Most calls succeed at once, so the runners build a tenacity loop only after a failure
-        (one per request was ~15% of a triggerer poll's CPU; see docs/benchmarks.md).
-        """
-        if self.attempts <= 1 or not self.should_retry(request, exc):
-            return None
-        pause = self.delay(1, exc)
-        self._log_retry(request, 1, exc, pause)
-        return pause
-
-    def tenacity_kwargs(self, request: Request, *, failed: int = 0) -> dict[str, Any]:
-        """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for one request, after
-        ``failed`` attempts already made (they count towards ``attempts`` and the backoff)."""
-
-        def _wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            return self.delay(state.attempt_number + failed, exc)
-
-        def _before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            self._log_retry(request, state.attempt_number + failed, exc, state.upcoming_sleep)
-
-        return {
-            "retry": tenacity.retry_if_exception(lambda exc: self.should_retry(request, exc)),
-            "wait": _wait,
-            "stop": tenacity.stop_after_attempt(self.attempts - failed),
-            "before_sleep": _before_sleep,
-            "reraise": True,
-        }
-
-    def _log_retry(self, request: Request, attempt: int, exc: BaseException | None, pause: float) -> None:
+    def log_retry(self, request: Request, attempt: int, exc: BaseException | None, pause: float) -> None:
+        """The warning for a failed attempt that will be retried."""
         log.warning(
             "%s failed (attempt %d of %d): %s; retrying in %.1fs",
             request.what,

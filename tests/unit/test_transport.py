@@ -119,29 +119,3 @@ def test_redactor_scrubs_secrets_from_exceptions() -> None:
 def test_safe_target_hides_query_and_userinfo() -> None:
     req = Request("GET", "https://user:pw@h.example.com/path/x?token=abc", "w")
     assert req.safe_target == "GET /path/x"
-
-
-def test_first_retry_decides_like_the_policy() -> None:
-    policy = RetryPolicy(attempts=3, backoff=1.0, backoff_max=8.0)
-    pause = policy.first_retry(GET, TransientError("w", "503", status=503))
-    assert pause is not None and 0.5 <= pause <= 1.5
-    assert policy.first_retry(GET, TransientError("w", "429", status=429, retry_after=4)) == 4
-    assert policy.first_retry(POST, TransientError("w", "502", status=502)) is None
-    assert policy.first_retry(GET, ValueError("not transient")) is None
-    assert RetryPolicy(attempts=1).first_retry(GET, TransientError("w", "503", status=503)) is None
-
-
-def test_tenacity_after_a_first_failure_counts_it() -> None:
-    import tenacity
-
-    policy = RetryPolicy(attempts=3, backoff=0.0)
-    calls: list[int] = []
-
-    def failing() -> None:
-        calls.append(1)
-        raise TransientError("w", "503", status=503)
-
-    retrying = tenacity.Retrying(**policy.tenacity_kwargs(GET, failed=1))
-    with pytest.raises(TransientError):
-        retrying(failing)
-    assert len(calls) == 2  # 1 made before + 2 here = the policy's 3 attempts

@@ -256,28 +256,8 @@ def test_download_that_keeps_being_cut_fails(occ_emulator: OracleCommerceEmulato
         hook.download(export_id, io.BytesIO())
 
 
-def test_download_reads_the_body_directly_with_this_urllib3(
-    occ_emulator: OracleCommerceEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The fast path (http.client's response under urllib3's, no content coding) is taken: if
-    a urllib3 upgrade moves its ``_fp``, this fails instead of downloads quietly slowing down."""
-    import http.client
-
-    from airflow_provider_exports.transport import sync
-
-    taken: list[object] = []
-    plain_body = sync._plain_body
-    monkeypatch.setattr(sync, "_plain_body", lambda raw: taken.append(plain_body(raw)) or taken[-1])
-    hook = make_hook(occ_emulator)
-    export_id = _finished_export(occ_emulator, hook)
-    sink = io.BytesIO()
-    assert hook.download(export_id, sink) == len(occ_emulator.exports[export_id].content)
-    assert sink.getvalue() == occ_emulator.exports[export_id].content
-    assert len(taken) == 1 and isinstance(taken[0], http.client.HTTPResponse)
-
-
-def test_download_cut_on_the_direct_path_is_resumed_and_named(occ_emulator: OracleCommerceEmulator) -> None:
-    """http.client returns 0 (no error) when a Content-Length body is cut: still a cut."""
+def test_a_cut_download_is_resumed_and_named(occ_emulator: OracleCommerceEmulator) -> None:
+    """A body cut short of its Content-Length is a cut, named as such, and resumed."""
     hook = make_hook(occ_emulator)
     export_id = _finished_export(occ_emulator, hook)
     content = occ_emulator.exports[export_id].content
@@ -290,13 +270,8 @@ def test_download_cut_on_the_direct_path_is_resumed_and_named(occ_emulator: Orac
     assert sink.getvalue() == content
 
 
-def test_download_through_urllib3_when_the_direct_path_is_not_there(
-    occ_emulator: OracleCommerceEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The public path (urllib3's ``stream``; content codings): same bytes, same resume."""
-    from airflow_provider_exports.transport import sync
-
-    monkeypatch.setattr(sync, "_plain_body", lambda raw: None)
+def test_download_resumes_where_the_cut_left_it(occ_emulator: OracleCommerceEmulator) -> None:
+    """Same bytes and a Range after the cut; a file that keeps being cut fails, named."""
     hook = make_hook(occ_emulator)
     export_id = _finished_export(occ_emulator, hook)
     content = occ_emulator.exports[export_id].content
