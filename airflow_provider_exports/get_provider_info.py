@@ -1,7 +1,8 @@
 """Provider metadata read by Airflow (entry point ``apache_airflow_provider``).
 
 Connection forms are declared here (``conn-fields`` / ``ui-field-behaviour``), so the
-Connections UI needs no hook import. Adding a vendor = its hook module + one entry below.
+Connections UI needs no hook import. The connection types come from ``vendors.VENDORS``; each
+one's form is declared below.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_exports import __version__
+from airflow_provider_exports.vendors import VENDORS
 
 _CROSS_ORIGIN = {
     "label": "Send credentials to other hosts",
@@ -36,12 +38,11 @@ _HUAWEI_REGIONS = [
 ]
 
 
-def _connection_types() -> list[dict[str, Any]]:
-    return [
+def _forms() -> dict[str, dict[str, Any]]:
+    """Each connection type's form: which standard fields show, their labels, extra fields."""
+    forms: list[dict[str, Any]] = [
         {
             "connection-type": "oracle_commerce",
-            "hook-class-name": "airflow_provider_exports.hooks.oracle_commerce.OracleCommerceHook",
-            "hook-name": "Oracle Commerce Cloud",
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "login", "extra"],
                 "relabeling": {"host": "Admin server URL", "password": "Application key"},
@@ -54,8 +55,6 @@ def _connection_types() -> list[dict[str, Any]]:
         },
         {
             "connection-type": "informatica_iics",
-            "hook-class-name": "airflow_provider_exports.hooks.informatica.InformaticaHook",
-            "hook-name": "Informatica Intelligent Cloud Services (IICS)",
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "extra"],
                 "relabeling": {
@@ -73,8 +72,6 @@ def _connection_types() -> list[dict[str, Any]]:
         },
         {
             "connection-type": "personium",
-            "hook-class-name": "airflow_provider_exports.hooks.personium.PersoniumHook",
-            "hook-name": "Personium",
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "extra"],
                 "relabeling": {
@@ -110,18 +107,28 @@ def _connection_types() -> list[dict[str, Any]]:
         },
         {
             "connection-type": "huawei_dataarts",
-            "hook-class-name": "airflow_provider_exports.hooks.huawei.dataarts.HuaweiDataArtsHook",
-            "hook-name": "Huawei Cloud DataArts Studio",
             "ui-field-behaviour": _huawei_behaviour("dayu"),
             "conn-fields": _huawei_fields(workspace=True),
         },
         {
             "connection-type": "huawei_workspace",
-            "hook-class-name": "airflow_provider_exports.hooks.huawei.workspace.HuaweiWorkspaceHook",
-            "hook-name": "Huawei Cloud Workspace",
             "ui-field-behaviour": _huawei_behaviour("workspace"),
             "conn-fields": _huawei_fields(workspace=False),
         },
+    ]
+    return {form.pop("connection-type"): form for form in forms}
+
+
+def _connection_types() -> list[dict[str, Any]]:
+    forms = _forms()
+    return [
+        {
+            "connection-type": vendor.conn_type,
+            "hook-class-name": vendor.hook_class,
+            "hook-name": vendor.hook_name,
+            **forms[vendor.conn_type],
+        }
+        for vendor in VENDORS
     ]
 
 

@@ -16,15 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from airflow_provider_exports.vendors import VENDORS
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "airflow-provider-exports"
-EXAMPLE_DAGS = {
-    "oracle_commerce_export",
-    "informatica_iics_export",
-    "personium_export",
-    "huawei_dataarts_export",
-    "huawei_workspace_export",
-}
+EXAMPLE_DAGS = {vendor.example_dag for vendor in VENDORS}
 # Airflow 3.2.2 pins few of its dependencies; without its constraints file (not reachable here)
 # pip now picks releases that break its execution API (fastapi/cadwyn/svcs), independent of this
 # provider. These versions are the ones Airflow 3.3.2 resolves to, and they run 3.2.2 as well.

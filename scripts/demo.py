@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_exports.vendors import VENDORS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 BIN = Path(sys.executable).parent
@@ -40,13 +42,7 @@ class Demo:
     dag_id: str
 
 
-DEMOS = [
-    Demo("oracle_commerce", "oracle_commerce_default", "oracle_commerce_export"),
-    Demo("informatica_iics", "informatica_iics_default", "informatica_iics_export"),
-    Demo("personium", "personium_default", "personium_export"),
-    Demo("huawei_dataarts", "huawei_dataarts_default", "huawei_dataarts_export"),
-    Demo("huawei_workspace", "huawei_workspace_default", "huawei_workspace_export"),
-]
+DEMOS = [Demo(vendor.conn_type, vendor.default_conn_id, vendor.example_dag) for vendor in VENDORS]
 
 
 def airflow_env() -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Vendor emulators and pytest fixtures, shipped so users can test their own DAGs offline.
 
-``EMULATORS`` maps connection types to emulator classes, by import path so that importing this
-package stays cheap; :func:`emulator_class` resolves one.
+``EMULATORS`` maps connection types to emulator classes (from ``vendors.VENDORS``), by import
+path so that importing this package stays cheap; :func:`emulator_class` resolves one.
 """
 
 from __future__ import annotations
@@ -9,14 +9,9 @@ from __future__ import annotations
 import importlib
 
 from airflow_provider_exports.testing.emulator import Emulator, Export, Fault, Step, steps
+from airflow_provider_exports.vendors import VENDORS
 
-EMULATORS: dict[str, str] = {
-    "oracle_commerce": "airflow_provider_exports.testing.oracle_commerce:OracleCommerceEmulator",
-    "informatica_iics": "airflow_provider_exports.testing.informatica:InformaticaEmulator",
-    "personium": "airflow_provider_exports.testing.personium:PersoniumEmulator",
-    "huawei_dataarts": "airflow_provider_exports.testing.huawei:DataArtsEmulator",
-    "huawei_workspace": "airflow_provider_exports.testing.huawei:WorkspaceEmulator",
-}
+EMULATORS: dict[str, str] = {vendor.conn_type: vendor.emulator for vendor in VENDORS}
 
 
 def emulator_class(conn_type: str) -> type[Emulator]:

@@ -17,6 +17,7 @@ import pytest
 
 from airflow_provider_exports.testing import emulator_class
 from airflow_provider_exports.testing.emulator import Emulator
+from airflow_provider_exports.vendors import VENDORS
 
 
 @pytest.fixture
@@ -44,17 +45,12 @@ def _vendor_fixture(conn_type: str, doc: str) -> Any:
     return _fixture
 
 
-occ_emulator = _vendor_fixture("oracle_commerce", "An Oracle Commerce Cloud emulator on 127.0.0.1.")
-iics_emulator = _vendor_fixture(
-    "informatica_iics", "An Informatica IICS emulator (login and pod) on 127.0.0.1."
-)
-personium_emulator = _vendor_fixture("personium", "A Personium cell emulator on 127.0.0.1.")
-dataarts_emulator = _vendor_fixture(
-    "huawei_dataarts", "A Huawei DataArts Studio emulator (with IAM) on 127.0.0.1."
-)
-workspace_emulator = _vendor_fixture(
-    "huawei_workspace", "A Huawei Workspace emulator (with IAM) on 127.0.0.1."
-)
+# One fixture per vendor (occ_emulator, iics_emulator, personium_emulator, dataarts_emulator,
+# workspace_emulator), named in vendors.VENDORS.
+for _vendor in VENDORS:
+    globals()[_vendor.fixture] = _vendor_fixture(
+        _vendor.conn_type, f"A {_vendor.hook_name} emulator on 127.0.0.1."
+    )
 
 
 @pytest.fixture
