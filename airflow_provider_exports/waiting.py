@@ -133,7 +133,9 @@ class Poller:
             status = self.poll(hook)
             if status is not None and status.is_terminal:
                 return status
-            time.sleep(interval)
+            # Never sleep past the deadline: the timeout ends the wait, not the next poll.
+            left = interval if deadline is None else deadline - time.monotonic()
+            time.sleep(max(0.0, min(interval, left)))
         raise AirflowSensorTimeout(self.timeout_message())
 
     def timeout_message(self) -> str:
