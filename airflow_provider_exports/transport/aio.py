@@ -18,7 +18,16 @@ from yarl import URL
 
 from airflow_provider_exports.errors import TransientError
 from airflow_provider_exports.transport.bodies import MAX_BODY, too_large, wants_body
-from airflow_provider_exports.transport.engine import Command, Engine, Lock, Program, Send, Sleep, Unlock
+from airflow_provider_exports.transport.engine import (
+    Command,
+    Engine,
+    Lock,
+    Program,
+    Send,
+    Sleep,
+    Steps,
+    Unlock,
+)
 from airflow_provider_exports.transport.model import Op, Request, Response
 
 log = logging.getLogger(__name__)
@@ -96,20 +105,12 @@ class AsyncTransport(Engine):
             return await self.drive(self.operation(op), session)
 
     async def drive(self, program: Program[T], session: aiohttp.ClientSession) -> T:
-        """Execute a program's commands until it returns; failures (cancellation included) are
-        thrown into it, so its ``finally`` blocks run."""
-        result: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                command = program.send(result) if failure is None else program.throw(failure)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            result, failure = None, None
-            try:
-                result = await self.execute(command, session)
-            except BaseException as exc:  # noqa: BLE001 - the program decides; its finally blocks run
-                failure = exc
+        """Execute a program's commands until it returns (cancellation is thrown into it too,
+        so its ``finally`` blocks run)."""
+        steps = Steps(program)
+        for command in steps:
+            await steps.asettle(self.execute(command, session))
+        return steps.value
 
     async def execute(self, command: Command, session: aiohttp.ClientSession) -> Any:
         """One command, with aiohttp (the triggerer never downloads)."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 from airflow_provider_exports.errors import (
@@ -109,19 +109,49 @@ Program = Generator[Command, Any, T]
 
 @dataclass(frozen=True)
 class Head:
-    """The status line and headers of an :class:`Open` request; ``handle`` is the runner's."""
+    """An :class:`Open` request's answer: status and headers (``response``, body not read) and
+    the runner's ``handle`` on the open body."""
 
-    status: int
-    headers: Mapping[str, str]
-    url: str
-    request: Request
+    response: Response
     handle: object
 
-    def response(self, body: bytes = b"") -> Response:
-        return Response(self.status, self.headers, body, self.url, self.request)
 
-    def header(self, name: str) -> str | None:
-        return self.response().header(name)
+class Steps(Generic[T]):
+    """A program stepped by a runner: iterate for its commands, settle each one's outcome.
+
+    A failure is thrown into the program (so its ``finally`` blocks run); ``value`` is what it
+    returned.
+    """
+
+    def __init__(self, program: Program[T]) -> None:
+        self._program = program
+        self._result: Any = None
+        self._failure: BaseException | None = None
+        self.value: T
+
+    def __iter__(self) -> Iterator[Command]:
+        while True:
+            result, failure = self._result, self._failure
+            self._result, self._failure = None, None
+            try:
+                yield self._program.send(result) if failure is None else self._program.throw(failure)
+            except StopIteration as stop:
+                self.value = stop.value
+                return
+
+    def settle(self, execute: Callable[[], Any]) -> None:
+        """Run a command's I/O; its result or failure goes to the program."""
+        try:
+            self._result = execute()
+        except BaseException as exc:  # noqa: BLE001 - the program decides, cancellation included
+            self._failure = exc
+
+    async def asettle(self, execution: Awaitable[Any]) -> None:
+        """:meth:`settle` for a runner's coroutine."""
+        try:
+            self._result = await execution
+        except BaseException as exc:  # noqa: BLE001 - see settle
+            self._failure = exc
 
 
 class BodyCut(Exception):
@@ -279,7 +309,7 @@ class Engine:
     def _attempt(self, request: Request, cred: Credential | None) -> Program[tuple[Response, bool]]:
         prepared, authed = self.prepare(request, cred)
         response: Response = yield Send(prepared)
-        _raise_if_retry_status(response.status, response.header, request)
+        _raise_if_retry_status(response, request)
         return response, authed
 
     def _fetch_once(
@@ -295,7 +325,7 @@ class Engine:
         for _ in range(MAX_REDIRECTS + 1):
             prepared, authed = self.prepare(target.with_headers(extra), cred)
             head: Head = yield Open(prepared)
-            hop = None if head.status in RETRY_STATUSES else next_hop(head.response(), target)
+            hop = None if head.response.status in RETRY_STATUSES else next_hop(head.response, target)
             if hop is None:
                 break
             yield Close(head.handle)
@@ -303,7 +333,7 @@ class Engine:
         else:
             raise DownloadError(f"{self.vendor}: {request.safe_target}: too many redirects")
         try:
-            _raise_if_retry_status(head.status, head.header, request)
+            _raise_if_retry_status(head.response, request)
             yield from self._check_head(head, request, authed, state, sink)
             try:
                 state.written += yield CopyTo(head.handle, sink)
@@ -323,29 +353,30 @@ class Engine:
         self, head: Head, request: Request, authed: bool, state: _DownloadState, sink: IO[bytes]
     ) -> Program[None]:
         """Whether the open answer is the file (or its rest); reads what to resume from."""
-        if authed and head.status in (401, 403):
+        answer = head.response
+        if authed and answer.status in (401, 403):
             # The vendor decides what a rejected credential looks like (IICS: 403 AUTH_01).
             first: bytes = yield ReadSome(head.handle, 4096)
-            if self.rejected(head.response(first), True):
+            if self.rejected(replace(answer, body=first), True):
                 raise _Rejected()
-            raise ExportRequestError(self.vendor, request.what, status=head.status, message=_text(first))
-        if head.status == 200 and state.written:
+            raise ExportRequestError(self.vendor, request.what, status=answer.status, message=_text(first))
+        if answer.status == 200 and state.written:
             _restart(sink, state)  # the server ignored the range (or the file changed)
-        elif head.status == 206:
-            start = _content_range_start(head.header("Content-Range"))
+        elif answer.status == 206:
+            start = _content_range_start(answer.header("Content-Range"))
             if start != state.written:
                 raise DownloadError(
                     f"{self.vendor}: {request.safe_target}: server resumed at byte {start}, "
                     f"expected {state.written}"
                 )
-        elif head.status != 200:
+        elif answer.status != 200:
             body: bytes = yield ReadSome(head.handle, 2048)
-            raise ExportRequestError(self.vendor, request.what, status=head.status, message=_text(body))
-        if state.total is None or head.status == 200:
-            length = head.header("Content-Length")
+            raise ExportRequestError(self.vendor, request.what, status=answer.status, message=_text(body))
+        if state.total is None or answer.status == 200:
+            length = answer.header("Content-Length")
             state.total = (int(length) + state.written) if length and length.isdigit() else None
-            state.resumable = (head.header("Accept-Ranges") or "").lower() == "bytes"
-            state.validator = head.header("ETag") or head.header("Last-Modified")
+            state.resumable = (answer.header("Accept-Ranges") or "").lower() == "bytes"
+            state.validator = answer.header("ETag") or answer.header("Last-Modified")
 
     # ---- credentials and URLs ----------------------------------------------------------------------
 
@@ -409,13 +440,13 @@ class Engine:
         return exc
 
 
-def _raise_if_retry_status(status: int, header: Callable[[str], str | None], request: Request) -> None:
-    if status in RETRY_STATUSES:
+def _raise_if_retry_status(response: Response, request: Request) -> None:
+    if response.status in RETRY_STATUSES:
         raise TransientError(
             request.what,
-            f"HTTP {status}",
-            status=status,
-            retry_after=parse_retry_after(header("Retry-After")),
+            f"HTTP {response.status}",
+            status=response.status,
+            retry_after=parse_retry_after(response.header("Retry-After")),
         )
 
 

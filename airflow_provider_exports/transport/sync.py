@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import time
@@ -27,6 +28,7 @@ from airflow_provider_exports.transport.engine import (
     ReadSome,
     Send,
     Sleep,
+    Steps,
     Unlock,
 )
 from airflow_provider_exports.transport.model import Op, Request, Response
@@ -87,27 +89,20 @@ class SyncTransport(Engine):
     # ---- the loop --------------------------------------------------------------------------------
 
     def drive(self, program: Program[T]) -> T:
-        """Execute a program's commands until it returns; failures are thrown into it."""
-        result: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                command = program.send(result) if failure is None else program.throw(failure)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            result, failure = None, None
-            try:
-                result = self.execute(command)
-            except BaseException as exc:  # noqa: BLE001 - the program decides; its finally blocks run
-                failure = exc
+        """Execute a program's commands until it returns."""
+        steps = Steps(program)
+        for command in steps:
+            steps.settle(functools.partial(self.execute, command))
+        return steps.value
 
     def execute(self, command: Command) -> Any:
         """One command, with requests."""
         if isinstance(command, Send):
             return self._send(command.request)
         if isinstance(command, Open):
-            raw = self._open(command.request)
-            return Head(raw.status_code, dict(raw.headers), command.request.url, command.request, raw)
+            request = command.request
+            raw = self._open(request)
+            return Head(Response(raw.status_code, dict(raw.headers), b"", request.url, request), raw)
         if isinstance(command, CopyTo):
             return _copy(command.handle, command.sink)
         if isinstance(command, ReadSome):

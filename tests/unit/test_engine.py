@@ -3,6 +3,7 @@ checks the commands it got (no sockets, no HTTP client)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from airflow_provider_exports.transport.engine import (
     ReadSome,
     Send,
     Sleep,
+    Steps,
     Unlock,
 )
 from airflow_provider_exports.transport.model import Op, Request, Response
@@ -66,17 +68,18 @@ def response(request: Request, status: int = 200, body: Any = None, **headers: s
 def drive(program: Program[Any], answer: Callable[[Any], Any]) -> tuple[Any, list[Any]]:
     """Run a program, answering each command with ``answer`` (an exception it returns is thrown in)."""
     seen: list[Any] = []
-    result: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            command = program.send(result) if failure is None else program.throw(failure)
-        except StopIteration as stop:
-            return stop.value, seen
+    steps = Steps(program)
+    for command in steps:
         seen.append(command)
-        result, failure = answer(command), None
-        if isinstance(result, BaseException):
-            result, failure = None, result
+        steps.settle(functools.partial(_raise_returned, answer, command))
+    return steps.value, seen
+
+
+def _raise_returned(answer: Callable[[Any], Any], command: Any) -> Any:
+    result = answer(command)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def server(*answers: Callable[[Request], Any]) -> Callable[[Any], Any]:
@@ -206,7 +209,8 @@ def file_server(answers: list[tuple[int, dict[str, str], bytes | int]]) -> Calla
             return response(command.request, body={"token": "t1"})
         if isinstance(command, Open):
             status, headers, body = queue.pop(0)
-            return Head(status, headers, command.request.url, command.request, body)
+            request = command.request
+            return Head(Response(status, headers, b"", request.url, request), body)
         if isinstance(command, CopyTo):
             body = command.handle
             if isinstance(body, int):
