@@ -191,6 +191,37 @@ def test_rejected_twice_is_an_auth_error(iics_emulator: InformaticaEmulator, run
     assert not iics_emulator.faults
 
 
+@RUNNERS
+def test_rejected_twice_on_the_connection_check_is_an_auth_error(
+    iics_emulator: InformaticaEmulator, runner: str
+) -> None:
+    # The same on the objects listing of test_connection's check, with a session already in use.
+    hook = _hook(iics_emulator)
+    hook.start_export({"objects": [MAPPING_ID]})
+    body = json.dumps({"error": {"code": "AUTH_01", "message": "Invalid session.", "requestId": "r1"}})
+    iics_emulator.inject(
+        *[
+            Fault(
+                "status", status=403, body=body, content_type="application/json", path_prefix=f"{API}/objects"
+            )
+        ]
+        * 2
+    )
+
+    async def _check() -> str:
+        async with pooled_session():
+            transport = await hook.async_transport()
+            return await transport.run(hook.check_op())
+
+    with pytest.raises(ExportAuthError, match="rejected again after a fresh login"):
+        if runner == "requests":
+            hook.get_conn().run(hook.check_op())
+        else:
+            asyncio.run(_check())
+    assert iics_emulator.logins == 2
+    assert not iics_emulator.faults
+
+
 # ---- requests on the wire ----------------------------------------------------------------------
 
 

@@ -103,6 +103,7 @@ def test_an_export_runs_to_success_then_downloads_and_logs(
     assert hook.start_export({"Name": "Nightly_01"}) == "Nightly_01"
     (posted,) = [r for r in personium_emulator.requests_to("/cell1/__export") if r.method == "POST"]
     assert json.loads(posted.body) == {"Name": "Nightly_01"}
+    assert personium_emulator.requests_to("/cell1/__export") == [posted], "no status call before the start"
 
     # The emulator's default script: 'ready' before the export starts, then running, then ready.
     seen = _statuses(hook, "Nightly_01", runner)
@@ -145,7 +146,8 @@ def test_a_failed_export_carries_the_error_files_code_and_message(
 
     log = hook.fetch_log(name)
     assert "code PR503-SV-0001, message: Too many concurrent requests." in log
-    with pytest.raises(ExportRequestError, match=r"not available .*code PR503-SV-0001"):
+    refused = r"not available .*code PR503-SV-0001, message: Too many concurrent requests\."
+    with pytest.raises(ExportRequestError, match=refused):
         hook.download(name, io.BytesIO())
     assert not [
         r for r in personium_emulator.requests_to(f"/cell1/__snapshot/{name}.zip") if r.method == "GET"
@@ -208,7 +210,7 @@ def test_leftover_error_file_refuses_a_new_export_of_that_name(personium_emulato
     ).encode()
     with pytest.raises(ExportConfigError, match=r"Nightly\.error .*Too many concurrent requests"):
         _hook(personium_emulator).start_export({"Name": "Nightly"})
-    assert not [r for r in personium_emulator.requests_to("/cell1/__export") if r.method == "POST"]
+    assert not personium_emulator.requests_to("/cell1/__export"), "neither a start nor a status call"
 
 
 def test_request_key_goes_on_every_call(personium_emulator: PersoniumEmulator) -> None:
