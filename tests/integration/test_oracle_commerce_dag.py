@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
+from integration.expect import assert_exported, assert_failed_by_vendor, only_export
 
 pytestmark = pytest.mark.integration
 
@@ -22,32 +23,11 @@ def _env(emulator: OracleCommerceEmulator, **extra: str) -> dict[str, str]:
     return {name: value, "EXPORTS_POKE_INTERVAL": "0.2", **extra}
 
 
-def _only_export(emulator: OracleCommerceEmulator) -> Any:
-    assert len(emulator.exports) == 1, "the DAG must start exactly one export"
-    return next(iter(emulator.exports.values()))
-
-
 def test_success_deferred_and_downloaded(occ_emulator: OracleCommerceEmulator, run_dag: Any) -> None:
     result = run_dag(DAG_ID, _env(occ_emulator))
 
-    assert result.state == "success", result.output[-4000:]
-    assert result.tasks == {
-        "start_export": "success",
-        "wait_for_export": "success",
-        "download_export": "success",
-        "fetch_export_log": "success",
-    }
-    assert "deferred" in result.transitions["wait_for_export"], result.transitions
-    export = _only_export(occ_emulator)
+    export = assert_exported(result, occ_emulator, vendor_state="succeeded", log_has=["successCount"])
     assert export.step.state == "succeeded"
-    final = result.return_value("wait_for_export")
-    assert final["status"] == "success" and final["vendor_state"] == "succeeded"
-    assert final["export_id"] == export.export_id
-
-    downloaded = Path(result.return_value("download_export"))
-    assert downloaded.read_bytes() == export.content
-    assert not [p for p in downloaded.parent.iterdir() if p.name.endswith(".part")]
-    assert "successCount" in result.return_value("fetch_export_log")
     # The sensor logged the vendor state and progress while it waited.
     assert "vendor state 'processing', progress 30%" in result.output
 
@@ -58,14 +38,9 @@ def test_vendor_failure_fails_with_message(occ_emulator: OracleCommerceEmulator,
     )
     result = run_dag(DAG_ID, _env(occ_emulator))
 
-    assert result.state == "failed"
-    assert result.tasks["wait_for_export"] == "failed"
-    assert result.tasks["download_export"] == "upstream_failed"
     # The log task still runs and reports the failure.
-    assert result.tasks["fetch_export_log"] == "success"
-    export = _only_export(occ_emulator)
+    assert_failed_by_vendor(result, occ_emulator, vendor_state="failed")
     assert "Profile repository unavailable" in result.output
-    assert f"Export {export.export_id!r} did not succeed, vendor state 'failed'" in result.output
 
 
 def test_timeout_fails_as_timeout(occ_emulator: OracleCommerceEmulator, run_dag: Any) -> None:
@@ -91,7 +66,7 @@ def test_flaky_vendor_still_succeeds(occ_emulator: OracleCommerceEmulator, run_d
 
     assert result.state == "success", result.output[-4000:]
     assert not occ_emulator.faults, "every injected fault was served"
-    export = _only_export(occ_emulator)
+    export = only_export(occ_emulator)
     assert Path(result.return_value("download_export")).read_bytes() == export.content
     assert "HTTP 429" in result.output and "HTTP 503" in result.output
 
@@ -112,6 +87,6 @@ def test_no_credentials_in_logs_xcom_or_trigger(occ_emulator: OracleCommerceEmul
 
 def test_download_bytes_hash_matches(occ_emulator: OracleCommerceEmulator, run_dag: Any) -> None:
     result = run_dag(DAG_ID, _env(occ_emulator))
-    export = _only_export(occ_emulator)
+    export = only_export(occ_emulator)
     data = Path(result.return_value("download_export")).read_bytes()
     assert hashlib.sha256(data).hexdigest() == hashlib.sha256(export.content).hexdigest()
