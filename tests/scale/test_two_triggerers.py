@@ -2,10 +2,11 @@
 them SIGKILLed mid-wait.
 
 Both scale DAGs run the same scenario (``scenario.py``): every sensor deferred and polled by a
-triggerer, both triggerers holding triggers, one SIGKILLed, the survivor owning and polling
-every trigger, then the exports finish. ``scale_mapped`` maps the sensor over the exports (a
-worker polls each once first); ``scale_start_from_trigger`` starts each sensor in the
-triggerer (no worker before the wait).
+triggerer, both triggerers holding triggers (arranged: Airflow promises no balance, so the one
+to be killed has room for half the waits and the survivor starts once it holds them), one
+SIGKILLed, the survivor owning and polling every trigger, then the exports finish.
+``scale_mapped`` maps the sensor over the exports (a worker polls each once first);
+``scale_start_from_trigger`` starts each sensor in the triggerer (no worker before the wait).
 """
 
 from __future__ import annotations

@@ -313,6 +313,8 @@ class Component:
     cpu_of_dead: float = 0.0
     #: Its process group has been killed and reaped: never signal that group id again.
     finished: bool = False
+    #: A triggerer's ``--capacity`` (None for the other components).
+    capacity: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -331,6 +333,8 @@ class StackOptions:
     triggerers: int = 2
     parallelism: int = 8
     triggerer_capacity: int = 1000
+    #: ``--capacity`` of single triggerers by index, instead of ``triggerer_capacity``.
+    triggerer_capacities: Mapping[int, int] = field(default_factory=dict)
     triggerer_heartbeat_sec: int = 2
     triggerer_health_check_threshold: int = 10
     env: Mapping[str, str] = field(default_factory=dict)
@@ -532,13 +536,19 @@ class AirflowStack:
     def triggerer(self, index: int) -> Component:
         return self.components[f"triggerer-{index}"]
 
-    def start_triggerer(self, index: int, timeout: float = 120) -> Component:
-        """Start triggerer ``index`` and wait for its Job row; ``.job_id`` tells which one it is."""
+    def start_triggerer(self, index: int, timeout: float = 120, *, capacity: int | None = None) -> Component:
+        """Start triggerer ``index`` and wait for its Job row; ``.job_id`` tells which one it is.
+
+        ``capacity`` (``--capacity``) defaults to ``triggerer_capacities[index]``, else
+        ``triggerer_capacity``."""
+        if capacity is None:
+            capacity = self.options.triggerer_capacities.get(index, self.options.triggerer_capacity)
         known = {row["id"] for row in self.triggerer_jobs()}
         component = self._launch(
             f"triggerer-{index}",
-            ["triggerer", "--skip-serve-logs", "--capacity", str(self.options.triggerer_capacity)],
+            ["triggerer", "--skip-serve-logs", "--capacity", str(capacity)],
         )
+        component.capacity = capacity
 
         def _new_job() -> int | None:
             if not component.alive():
@@ -564,12 +574,21 @@ class AirflowStack:
         component.finished = True
         return component.job_id
 
-    def restart_triggerer(self, index: int) -> Component:
-        """Start triggerer ``index`` again (after :meth:`kill_triggerer`); a new job id."""
+    def stop_triggerer(self, index: int, timeout: float = 30) -> None:
+        """Stop triggerer ``index`` cleanly: SIGTERM (its job gets an ``end_date``), then SIGKILL
+        for whatever of its process group is left after ``timeout`` seconds."""
+        component = self.triggerer(index)
+        if component.alive() and component.proc is not None:
+            component.cpu_of_dead += tree_cpu_seconds(component.proc.pid)
+        self._terminate(component, timeout)
+
+    def restart_triggerer(self, index: int, *, capacity: int | None = None) -> Component:
+        """Start triggerer ``index`` again (after :meth:`kill_triggerer`); a new job id.
+        ``capacity`` as in :meth:`start_triggerer`."""
         component = self.triggerer(index)
         if component.alive():
             self._terminate(component)
-        return self.start_triggerer(index)
+        return self.start_triggerer(index, capacity=capacity)
 
     # ---- REST API --------------------------------------------------------------------------------
 
