@@ -16,37 +16,23 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
+from wire_support import RUNNERS, wire_hook
 
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError
-from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.operators import StartExportOperator
 from airflow_provider_exports.status import ExportState, ExportStatus
 from airflow_provider_exports.testing import Fault
 from airflow_provider_exports.testing.emulator import Emulator
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
-from airflow_provider_exports.transport import RetryPolicy
 from airflow_provider_exports.transport.aio import pooled_session
-from airflow_provider_exports.transport.auth import CREDENTIALS
 
 PROCESS = "/ccadmin/v1/exportProcess"
-FAST = RetryPolicy(attempts=2, backoff=0.05, backoff_max=0.1, connect_timeout=2.0, read_timeout=5.0)
 PAYLOAD = {"mode": "bundle", "fileName": "cancel.zip", "items": [{"id": "Profiles"}]}
-RUNNERS = pytest.mark.parametrize("runner", ["requests", "aiohttp"])
-
-
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
 
 
 def _hook(emulator: Emulator, conn_id: str = "cancel_wire") -> ExportHook:
-    fields = dict(emulator.connection())
-    extra = fields.pop("extra", None)
-    connection = Connection(conn_id=conn_id, extra=json.dumps(extra) if extra else None, **fields)
-    hook: ExportHook = hook_class_for(fields["conn_type"])(conn_id, connection=connection, retry_policy=FAST)
-    return hook
+    return wire_hook(emulator, conn_id)
 
 
 def _cancel(hook: ExportHook, export_id: str, runner: str) -> tuple[bool, ExportStatus]:

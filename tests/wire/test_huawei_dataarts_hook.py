@@ -15,30 +15,21 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
+from wire_support import RUNNERS, poll_status, poll_statuses, wire_hook
 
 from airflow_provider_exports.errors import ExportAuthError, ExportRequestError
-from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.hooks.base import ExportHook
-from airflow_provider_exports.status import ExportState, ExportStatus
+from airflow_provider_exports.status import ExportState
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.huawei import DataArtsEmulator
 from airflow_provider_exports.testing.huawei_signing import parse_authorization
-from airflow_provider_exports.transport import Op, Request, Response, RetryPolicy
+from airflow_provider_exports.transport import Op, Request, Response
 from airflow_provider_exports.transport.aio import pooled_session
-from airflow_provider_exports.transport.auth import CREDENTIALS
 
 AUTH_TYPES = ["aksk", "iam"]
-FAST = RetryPolicy(attempts=4, backoff=0.01, backoff_max=0.05, connect_timeout=2.0, read_timeout=5.0)
-RUNNERS = pytest.mark.parametrize("runner", ["requests", "aiohttp"])
 PAYLOAD = {"type": "TABLE_MODEL", "ids": ["1160236484595425279", "1160236484595425280"]}
 
 Started = Callable[..., DataArtsEmulator]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
 
 
 @pytest.fixture
@@ -53,45 +44,7 @@ def dataarts(make_emulator: Callable[..., Any]) -> Started:
 
 
 def _hook(emulator: DataArtsEmulator, **overrides: Any) -> ExportHook:
-    data = {**emulator.connection(), **overrides}
-    connection = Connection(
-        conn_id="dataarts_wire",
-        conn_type=data["conn_type"],
-        host=data["host"],
-        login=data["login"],
-        password=data["password"],
-        extra=json.dumps(data["extra"]),
-    )
-    hook: ExportHook = hook_class_for("huawei_dataarts")(
-        "dataarts_wire", connection=connection, retry_policy=FAST
-    )
-    return hook
-
-
-def _statuses(hook: ExportHook, export_id: str, runner: str, limit: int = 10) -> list[ExportStatus]:
-    """Poll until the export is terminal (at most ``limit`` polls) with one runner."""
-    if runner == "requests":
-        seen = []
-        for _ in range(limit):
-            seen.append(hook.get_status(export_id))
-            if seen[-1].is_terminal:
-                break
-        return seen
-
-    async def _poll() -> list[ExportStatus]:
-        async with pooled_session():
-            seen = []
-            for _ in range(limit):
-                seen.append(await hook.aget_status(export_id))
-                if seen[-1].is_terminal:
-                    break
-            return seen
-
-    return asyncio.run(_poll())
-
-
-def _status(hook: ExportHook, export_id: str, runner: str) -> ExportStatus:
-    return _statuses(hook, export_id, runner, limit=1)[0]
+    return wire_hook(emulator, "dataarts_wire", **overrides)
 
 
 def _result_path(emulator: DataArtsEmulator) -> str:
@@ -121,7 +74,7 @@ def test_an_export_runs_to_success_then_downloads_and_logs(
     assert start.headers["Content-Type"] == "application/json;charset=UTF-8"
     assert start.headers["workspace"] == emulator.workspace_id
 
-    seen = _statuses(hook, export_id, runner)
+    seen = poll_statuses(hook, export_id, runner)
     assert [(s.vendor_state, s.state, s.progress) for s in seen] == [
         ("importing", ExportState.RUNNING, 0),
         ("importing", ExportState.RUNNING, 40),
@@ -149,7 +102,7 @@ def test_a_failed_export_carries_the_vendor_message(dataarts: Started, runner: s
     hook = _hook(emulator)
     export_id = hook.start_export(PAYLOAD)
 
-    seen = _statuses(hook, export_id, runner)
+    seen = poll_statuses(hook, export_id, runner)
     assert [s.vendor_state for s in seen] == ["importing", "fail"]
     failed = seen[-1]
     assert (failed.state, failed.progress) == (ExportState.FAILED, 35)
@@ -166,10 +119,10 @@ def test_an_invalidated_iam_token_is_renewed_once(dataarts: Started, runner: str
     emulator = dataarts(auth_type="iam")
     emulator.add_export("e1", "importing")
     hook = _hook(emulator)
-    assert _status(hook, "e1", runner).vendor_state == "importing"
+    assert poll_status(hook, "e1", runner).vendor_state == "importing"
     emulator.revoke_tokens()  # as a password change does: the token still looks unexpired
 
-    assert _status(hook, "e1", runner).vendor_state == "importing"
+    assert poll_status(hook, "e1", runner).vendor_state == "importing"
     assert emulator.token_requests == 2
     first, second = emulator.tokens
     polls = [r.headers["X-Auth-Token"] for r in emulator.requests_to(_result_path(emulator))]
@@ -230,7 +183,7 @@ def test_aksk_requests_are_signed_with_project_and_workspace(dataarts: Started, 
     emulator = dataarts(auth_type="aksk")
     hook = _hook(emulator)
     export_id = hook.start_export(PAYLOAD)
-    _status(hook, export_id, runner)
+    poll_status(hook, export_id, runner)
 
     assert emulator.signed_requests == 2 and emulator.token_requests == 0
     for call in emulator.requests:
@@ -248,7 +201,7 @@ def test_an_odd_id_is_encoded_signed_and_simply_unknown(
 ) -> None:
     emulator = dataarts(auth_type=auth_type)
     with pytest.raises(ExportRequestError) as caught:
-        _status(_hook(emulator), "..", runner)
+        poll_status(_hook(emulator), "..", runner)
     assert caught.value.status == 400 and caught.value.code == "DS.4006"  # signature valid, id unknown
     (call,) = emulator.requests_to(_result_path(emulator))
     assert call.raw_path.endswith("?uuid=..")
@@ -280,7 +233,7 @@ def test_a_finished_status_does_not_read_the_file(dataarts: Started) -> None:
 
     async_response = asyncio.run(_async_probe())
     assert async_response.body_skipped and async_response.body == b""
-    status = _status(hook, export_id, "aiohttp")
+    status = poll_status(hook, export_id, "aiohttp")
     assert status.is_success and status.vendor_state == "success"
 
 

@@ -8,36 +8,23 @@ to live beside the DAG runs in tests/integration/test_huawei_dags.py.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
+from wire_support import RUNNERS, poll_status, poll_statuses, wire_hook
 
 from airflow_provider_exports.errors import ExportAuthError, ExportConfigError, ExportRequestError
-from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.hooks.base import ExportHook
-from airflow_provider_exports.status import ExportState, ExportStatus
+from airflow_provider_exports.status import ExportState
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.huawei import WorkspaceEmulator
-from airflow_provider_exports.transport import RetryPolicy
-from airflow_provider_exports.transport.aio import pooled_session
-from airflow_provider_exports.transport.auth import CREDENTIALS
 
 AUTH_TYPES = ["aksk", "iam"]
-FAST = RetryPolicy(attempts=4, backoff=0.01, backoff_max=0.05, connect_timeout=2.0, read_timeout=5.0)
-RUNNERS = pytest.mark.parametrize("runner", ["requests", "aiohttp"])
 USERS = {"export": "users", "params": {"language": "en_US", "user_names": ["alice", "bob_01"]}}
 
 Started = Callable[..., WorkspaceEmulator]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
 
 
 @pytest.fixture
@@ -52,45 +39,7 @@ def workspace(make_emulator: Callable[..., Any]) -> Started:
 
 
 def _hook(emulator: WorkspaceEmulator, **overrides: Any) -> ExportHook:
-    data = {**emulator.connection(), **overrides}
-    connection = Connection(
-        conn_id="workspace_wire",
-        conn_type=data["conn_type"],
-        host=data["host"],
-        login=data["login"],
-        password=data["password"],
-        extra=json.dumps(data["extra"]),
-    )
-    hook: ExportHook = hook_class_for("huawei_workspace")(
-        "workspace_wire", connection=connection, retry_policy=FAST
-    )
-    return hook
-
-
-def _statuses(hook: ExportHook, task_id: str, runner: str, limit: int = 10) -> list[ExportStatus]:
-    """Poll until the task is terminal (at most ``limit`` polls) with one runner."""
-    if runner == "requests":
-        seen = []
-        for _ in range(limit):
-            seen.append(hook.get_status(task_id))
-            if seen[-1].is_terminal:
-                break
-        return seen
-
-    async def _poll() -> list[ExportStatus]:
-        async with pooled_session():
-            seen = []
-            for _ in range(limit):
-                seen.append(await hook.aget_status(task_id))
-                if seen[-1].is_terminal:
-                    break
-            return seen
-
-    return asyncio.run(_poll())
-
-
-def _status(hook: ExportHook, task_id: str, runner: str) -> ExportStatus:
-    return _statuses(hook, task_id, runner, limit=1)[0]
+    return wire_hook(emulator, "workspace_wire", **overrides)
 
 
 def _list_path(emulator: WorkspaceEmulator) -> str:
@@ -115,7 +64,7 @@ def test_a_task_runs_to_success_then_downloads_and_logs(
     task = emulator.exports[task_id]
     assert task.payload == {"language": "en_US", "user_names": ["alice", "bob_01"]}
 
-    seen = _statuses(hook, task_id, runner)
+    seen = poll_statuses(hook, task_id, runner)
     assert [(s.vendor_state, s.state) for s in seen] == [
         ("CREATING", ExportState.RUNNING),
         ("CREATING", ExportState.RUNNING),
@@ -147,7 +96,7 @@ def test_a_failed_task_carries_fail_reason_and_error_code(workspace: Started, ru
     hook = _hook(emulator)
     task_id = hook.start_export(USERS)
 
-    seen = _statuses(hook, task_id, runner)
+    seen = poll_statuses(hook, task_id, runner)
     assert [s.vendor_state for s in seen] == ["CREATING", "FAIL"]
     failed = seen[-1]
     assert failed.state is ExportState.FAILED
@@ -168,7 +117,7 @@ def test_an_expired_task_says_its_file_is_gone(workspace: Started, runner: str) 
     hook = _hook(emulator)
     task_id = hook.start_export(USERS)
 
-    expired = _statuses(hook, task_id, runner)[-1]
+    expired = poll_statuses(hook, task_id, runner)[-1]
     assert (expired.vendor_state, expired.state) == ("EXPIRED", ExportState.EXPIRED)
     assert expired.message is not None and "the export file has expired" in expired.message
     with pytest.raises(ExportRequestError, match="no file to download"):
@@ -181,10 +130,10 @@ def test_an_invalidated_iam_token_is_renewed_once(workspace: Started, runner: st
     emulator = workspace(auth_type="iam")
     emulator.add_export("task-1", "CREATING")
     hook = _hook(emulator)
-    assert _status(hook, "task-1", runner).vendor_state == "CREATING"
+    assert poll_status(hook, "task-1", runner).vendor_state == "CREATING"
     emulator.revoke_tokens()  # as a password change does: the token still looks unexpired
 
-    assert _status(hook, "task-1", runner).vendor_state == "CREATING"
+    assert poll_status(hook, "task-1", runner).vendor_state == "CREATING"
     assert emulator.token_requests == 2
     first, second = emulator.tokens
     polls = [r.headers["X-Auth-Token"] for r in _list_calls(emulator)]
@@ -199,7 +148,7 @@ def test_an_invalidated_token_after_the_start_gets_one_fresh_login(workspace: St
 
     assert hook.get_status(task_id).vendor_state == "CREATING"
     emulator.revoke_tokens()
-    assert _status(hook, task_id, "aiohttp").vendor_state == "CREATING"
+    assert poll_status(hook, task_id, "aiohttp").vendor_state == "CREATING"
     assert emulator.token_requests == 3
     # The start call was sent once, with the language the desktops export requires.
     starts = emulator.requests_to(f"/v3/{emulator.project_id}/desktops/export")
@@ -213,7 +162,7 @@ def test_a_task_on_page_two_is_found_when_the_filter_is_ignored(workspace: Start
     hook = _hook(emulator)
     task_id = hook.start_export(USERS)
 
-    assert _status(hook, task_id, runner).vendor_state == "CREATING"
+    assert poll_status(hook, task_id, runner).vendor_state == "CREATING"
     offsets = [r.raw_path.split("offset=")[1].split("&")[0] for r in _list_calls(emulator)]
     assert offsets == ["0", "100"]
 
@@ -252,7 +201,7 @@ def test_odd_ids_are_encoded_and_still_signed(workspace: Started, runner: str, a
     task = emulator.add_export(odd, "SUCCESS", file_name="odd.xlsx", content=b"odd file bytes")
     hook = _hook(emulator)
 
-    assert _status(hook, odd, runner).is_success
+    assert poll_status(hook, odd, runner).is_success
     sink = io.BytesIO()
     assert hook.download(odd, sink) == len(task.content)
     assert sink.getvalue() == task.content
@@ -271,7 +220,7 @@ def test_transient_errors_are_retried(workspace: Started, runner: str) -> None:
         Fault("drop", path_prefix=_list_path(emulator)),
     )
 
-    assert _status(hook, task_id, runner).vendor_state == "CREATING"
+    assert poll_status(hook, task_id, runner).vendor_state == "CREATING"
     assert not emulator.faults
     # Two signatures verified (start, and the list call that got through); no re-login for AK/SK.
     assert emulator.signed_requests == 2 and emulator.token_requests == 0
@@ -290,7 +239,7 @@ def test_an_html_error_page_is_reported_clearly(workspace: Started, runner: str)
         )
     )
     with pytest.raises(ExportAuthError) as caught:
-        _status(_hook(emulator), "some-task", runner)
+        poll_status(_hook(emulator), "some-task", runner)
     text = str(caught.value)
     assert "answered HTTP 403: <html><body><h1>403 Forbidden</h1>Blocked by the proxy" in text
     assert "grant the IAM user the service's permissions" in text
@@ -300,7 +249,7 @@ def test_an_html_error_page_is_reported_clearly(workspace: Started, runner: str)
 def test_an_unknown_task_id_is_a_clear_error(workspace: Started, runner: str) -> None:
     emulator = workspace(auth_type="aksk", filler_tasks=3)
     with pytest.raises(ExportRequestError) as caught:
-        _status(_hook(emulator), "no-such-task", runner)
+        poll_status(_hook(emulator), "no-such-task", runner)
     assert "the task is not in the export task list" in str(caught.value)
 
 

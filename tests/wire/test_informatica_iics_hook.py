@@ -17,64 +17,23 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk import Connection
+from wire_support import RUNNERS, poll_status, poll_statuses, wire_hook
 
 from airflow_provider_exports.errors import ExportAuthError, ExportRequestError, ExportResponseError
-from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.hooks.base import ExportHook
-from airflow_provider_exports.status import ExportState, ExportStatus
+from airflow_provider_exports.status import ExportState
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.informatica import SESSION_HEADER, InformaticaEmulator
-from airflow_provider_exports.transport import RetryPolicy
 from airflow_provider_exports.transport.aio import pooled_session
-from airflow_provider_exports.transport.auth import CREDENTIALS
 
 API = "/saas/public/core/v3"
 STATUS = f"{API}/export/"
 MAPPING_ID = "iIVBNZSpUKFg4N6g2PKUox"  # abc_map (MAPPING, /Default) in the seed's example
 PROJECT_ID = "l7bgB85m5oGiXObDxwnvK9"  # DSS (Project, /)
-FAST = RetryPolicy(attempts=3, backoff=0.05, backoff_max=0.2, connect_timeout=2.0, read_timeout=5.0)
-RUNNERS = pytest.mark.parametrize("runner", ["requests", "aiohttp"])
-
-
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
 
 
 def _hook(emulator: InformaticaEmulator, **conn: Any) -> ExportHook:
-    fields = {**emulator.connection(), **conn}
-    connection = Connection(conn_id="iics_wire", **fields)
-    hook: ExportHook = hook_class_for("informatica_iics")(
-        "iics_wire", connection=connection, retry_policy=FAST
-    )
-    return hook
-
-
-def _statuses(hook: ExportHook, export_id: str, runner: str, limit: int = 10) -> list[ExportStatus]:
-    """Poll until the export is terminal (at most ``limit`` polls) with one runner."""
-    if runner == "requests":
-        seen = []
-        for _ in range(limit):
-            seen.append(hook.get_status(export_id))
-            if seen[-1].is_terminal:
-                break
-        return seen
-
-    async def _poll() -> list[ExportStatus]:
-        async with pooled_session():
-            seen = []
-            for _ in range(limit):
-                seen.append(await hook.aget_status(export_id))
-                if seen[-1].is_terminal:
-                    break
-            return seen
-
-    return asyncio.run(_poll())
-
-
-def _status(hook: ExportHook, export_id: str, runner: str) -> ExportStatus:
-    return _statuses(hook, export_id, runner, limit=1)[0]
+    return wire_hook(emulator, "iics_wire", **conn)
 
 
 def _expanded(emulator: InformaticaEmulator) -> list[str]:
@@ -95,7 +54,7 @@ def test_an_export_runs_to_success_then_downloads_and_logs(
     export = iics_emulator.exports[export_id]
     assert export.payload == {"name": "nightly", "objects": [{"id": MAPPING_ID}]}
 
-    seen = _statuses(hook, export_id, runner)
+    seen = poll_statuses(hook, export_id, runner)
     assert [s.vendor_state for s in seen] == ["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"]
     assert [s.state for s in seen] == [ExportState.RUNNING, ExportState.RUNNING, ExportState.SUCCEEDED]
     assert seen[-1].is_success and seen[-1].progress == 100
@@ -124,7 +83,7 @@ def test_a_failed_export_names_its_objects_in_status_and_log(
     hook = _hook(iics_emulator)
     export_id = hook.start_export({"objects": [MAPPING_ID, PROJECT_ID]})
 
-    seen = _statuses(hook, export_id, runner)
+    seen = poll_statuses(hook, export_id, runner)
     assert [s.vendor_state for s in seen] == ["IN_PROGRESS", "FAILED"]
     failed = seen[-1]
     assert failed.state is ExportState.FAILED
@@ -156,10 +115,10 @@ def test_an_expired_session_is_renewed_once(
     emulator: InformaticaEmulator = make_emulator("informatica_iics", expired_status=expired_status)
     emulator.add_export("job-1", "IN_PROGRESS")
     hook = _hook(emulator)
-    assert _status(hook, "job-1", runner).vendor_state == "IN_PROGRESS"
+    assert poll_status(hook, "job-1", runner).vendor_state == "IN_PROGRESS"
     emulator.expire_credentials()
 
-    assert _status(hook, "job-1", runner).vendor_state == "IN_PROGRESS"
+    assert poll_status(hook, "job-1", runner).vendor_state == "IN_PROGRESS"
     assert (emulator.logins, emulator.rejections) == (2, 1)
     first, second = emulator.issued_sessions
     polls = emulator.requests_to(f"{API}/export/job-1")
@@ -186,7 +145,7 @@ def test_rejected_twice_is_an_auth_error(iics_emulator: InformaticaEmulator, run
         *[Fault("status", status=403, body=body, content_type="application/json", path_prefix=STATUS)] * 2
     )
     with pytest.raises(ExportAuthError, match="rejected again after a fresh login"):
-        _status(_hook(iics_emulator), "job-1", runner)
+        poll_status(_hook(iics_emulator), "job-1", runner)
     assert iics_emulator.logins == 2
     assert not iics_emulator.faults
 
@@ -249,7 +208,7 @@ def test_ids_are_percent_encoded_in_the_path(
     iics_emulator: InformaticaEmulator, runner: str, export_id: str, raw_segment: str
 ) -> None:
     iics_emulator.add_export(export_id, "SUCCESSFUL")
-    status = _status(_hook(iics_emulator), export_id, runner)
+    status = poll_status(_hook(iics_emulator), export_id, runner)
 
     assert status.is_success and status.export_id == export_id
     assert iics_emulator.requests[-1].raw_path == f"{API}/export/{raw_segment}"
@@ -284,7 +243,7 @@ def test_html_error_page_from_the_pod_is_named(iics_emulator: InformaticaEmulato
         )
     )
     with pytest.raises(ExportResponseError, match="expected JSON, got an HTML page"):
-        _status(_hook(iics_emulator), "job-1", runner)
+        poll_status(_hook(iics_emulator), "job-1", runner)
 
 
 def test_package_of_an_unfinished_export_is_refused_before_download(

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
+from wire_support import RUNNERS, poll_status, poll_statuses, wire_hook
 
 from airflow_provider_exports.errors import (
     ExportAuthError,
@@ -26,64 +26,21 @@ from airflow_provider_exports.errors import (
     ExportRequestError,
     ExportResponseError,
 )
-from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.status import ExportState, ExportStatus
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.personium import PersoniumEmulator
-from airflow_provider_exports.transport import RetryPolicy
-from airflow_provider_exports.transport.aio import pooled_session
-from airflow_provider_exports.transport.auth import CREDENTIALS
 from airflow_provider_exports.transport.sync import CHUNK
 
-FAST = RetryPolicy(attempts=4, backoff=0.01, backoff_max=0.05, connect_timeout=2.0, read_timeout=5.0)
-RUNNERS = pytest.mark.parametrize("runner", ["requests", "aiohttp"])
 RUNNING = "exportation in progress"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
-
-
 def _hook(emulator: PersoniumEmulator, conn: dict[str, Any] | None = None, **options: Any) -> ExportHook:
-    fields = dict(conn or emulator.connection())
-    extra = fields.pop("extra", None)
-    connection = Connection(conn_id="personium_wire", extra=json.dumps(extra) if extra else None, **fields)
-    hook: ExportHook = hook_class_for("personium")(
-        "personium_wire", connection=connection, retry_policy=FAST, **options
-    )
-    return hook
-
-
-def _statuses(hook: ExportHook, name: str, runner: str, limit: int = 20) -> list[ExportStatus]:
-    """Poll until the job is terminal (at most ``limit`` polls) with one runner."""
-    if runner == "requests":
-        seen = []
-        for _ in range(limit):
-            seen.append(hook.get_status(name))
-            if seen[-1].is_terminal:
-                break
-        return seen
-
-    async def _poll() -> list[ExportStatus]:
-        async with pooled_session():
-            seen = []
-            for _ in range(limit):
-                seen.append(await hook.aget_status(name))
-                if seen[-1].is_terminal:
-                    break
-            return seen
-
-    return asyncio.run(_poll())
-
-
-def _status(hook: ExportHook, name: str, runner: str) -> ExportStatus:
-    return _statuses(hook, name, runner, limit=1)[0]
+    return wire_hook(emulator, "personium_wire", fields=conn, hook_params=options)
 
 
 def _wait(hook: ExportHook, name: str) -> ExportStatus:
-    seen = _statuses(hook, name, "requests")
+    seen = poll_statuses(hook, name, "requests")
     assert seen[-1].is_terminal, f"not finished after {len(seen)} polls: {seen[-1].describe()}"
     return seen[-1]
 
@@ -106,7 +63,7 @@ def test_an_export_runs_to_success_then_downloads_and_logs(
     assert personium_emulator.requests_to("/cell1/__export") == [posted], "no status call before the start"
 
     # The emulator's default script: 'ready' before the export starts, then running, then ready.
-    seen = _statuses(hook, "Nightly_01", runner)
+    seen = poll_statuses(hook, "Nightly_01", runner)
     assert [(s.vendor_state, s.state, s.progress) for s in seen] == [
         ("ready", ExportState.PENDING, None),
         (RUNNING, ExportState.RUNNING, 0),
@@ -135,7 +92,7 @@ def test_a_failed_export_carries_the_error_files_code_and_message(
     hook = _hook(personium_emulator)
     name = hook.start_export({})
 
-    seen = _statuses(hook, name, runner)
+    seen = poll_statuses(hook, name, runner)
     assert [s.vendor_state for s in seen] == [RUNNING, "ready"]
     failed = seen[-1]
     assert failed.state is ExportState.FAILED
@@ -161,7 +118,7 @@ def test_an_import_runs_to_success(personium_emulator: PersoniumEmulator, runner
     assert hook.start_export({"Name": "CellExport_2017_01"}) == "CellExport_2017_01"
 
     # 'ready' before the import is seen running is not success; 'ready' after it is.
-    seen = _statuses(hook, "CellExport_2017_01", runner)
+    seen = poll_statuses(hook, "CellExport_2017_01", runner)
     assert [(s.vendor_state, s.state) for s in seen] == [
         ("ready", ExportState.PENDING),
         ("importation in progress", ExportState.RUNNING),
@@ -178,10 +135,10 @@ def test_an_expired_token_is_renewed_once_with_the_refresh_token(
 ) -> None:
     personium_emulator.begin_export("Held", RUNNING)
     hook = _hook(personium_emulator)
-    assert _status(hook, "Held", runner).state is ExportState.RUNNING
+    assert poll_status(hook, "Held", runner).state is ExportState.RUNNING
     personium_emulator.expire_credentials()
 
-    assert _status(hook, "Held", runner).state is ExportState.RUNNING
+    assert poll_status(hook, "Held", runner).state is ExportState.RUNNING
     assert _grants(personium_emulator) == ["password", "refresh_token"]
     polls = [r.headers["Authorization"] for r in personium_emulator.requests_to("/cell1/__export")]
     assert len(polls) == 3 and polls[0] == polls[1] != polls[2], "one call met the expired token"
@@ -292,7 +249,7 @@ def test_unreadable_status_answers_are_clear_errors(
 ) -> None:
     personium_emulator.inject(dataclasses.replace(fault, path_prefix="/cell1/__export", method="GET"))
     with pytest.raises(ExportResponseError, match=expected):
-        _status(_hook(personium_emulator), "CellExport_2017_01", runner)
+        poll_status(_hook(personium_emulator), "CellExport_2017_01", runner)
 
 
 def test_throttling_and_dropped_connections_are_retried(personium_emulator: PersoniumEmulator) -> None:
@@ -407,9 +364,9 @@ def test_import_memory_travels_to_the_triggerer_and_async_path_agrees(
 
     fresh = _hook(personium_emulator, job="import")
     later = _hook(personium_emulator, **params)
-    assert _status(later, "CellExport_2017_01", "aiohttp").is_success
+    assert poll_status(later, "CellExport_2017_01", "aiohttp").is_success
     # A hook that did not see the import start cannot tell 'finished' from 'not started'.
-    assert _status(fresh, "CellExport_2017_01", "aiohttp").state is ExportState.PENDING
+    assert poll_status(fresh, "CellExport_2017_01", "aiohttp").state is ExportState.PENDING
     text = json.dumps(params)
     for secret in personium_emulator.secrets():
         assert secret not in text

@@ -32,11 +32,6 @@ FAST = RetryPolicy(attempts=4, backoff=0.05, backoff_max=0.2, read_timeout=1.0, 
 STATUS = "/ccadmin/v1/exportProcess/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
-
-
 def make_hook(
     emulator: OracleCommerceEmulator, policy: RetryPolicy = FAST, **conn: Any
 ) -> OracleCommerceHook:

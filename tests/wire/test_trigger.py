@@ -12,14 +12,8 @@ import pytest
 from airflow_provider_exports.errors import ExportFailedError
 from airflow_provider_exports.testing import Fault, Step
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
-from airflow_provider_exports.transport.auth import CREDENTIALS
 from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, make_trigger
 from airflow_provider_exports.waiting import finish
-
-
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
 
 
 def events(trigger: ExportStatusTrigger) -> list[dict[str, Any]]:

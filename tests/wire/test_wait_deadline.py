@@ -17,19 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowSensorTimeout
+from wire_support import wire_hook
 
-from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.testing import Step
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
-from airflow_provider_exports.transport import RetryPolicy
-from airflow_provider_exports.transport.auth import CREDENTIALS
 from airflow_provider_exports.triggers.export_status import ExportStatusTrigger
 from airflow_provider_exports.waiting import Poller
 
-FAST = RetryPolicy(attempts=2, backoff=0.05, backoff_max=0.1, connect_timeout=2.0, read_timeout=5.0)
 LAST_SEEN = "last seen: export 'e1', vendor state 'processing', progress 5%"
 #: A poll interval much longer than the wait's timeout, and how late the end may come (one
 #: poll over loopback and scheduling on a loaded machine; far less than the interval).
@@ -37,11 +33,6 @@ LONG_INTERVAL = 5.0
 TIMEOUT = 0.5
 SLACK = 2.0
 log = logging.getLogger(__name__)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_credentials() -> None:
-    CREDENTIALS.clear()
 
 
 @pytest.fixture
@@ -52,12 +43,7 @@ def stuck(occ_emulator: OracleCommerceEmulator) -> OracleCommerceEmulator:
 
 
 def _hook(emulator: OracleCommerceEmulator) -> ExportHook:
-    fields = emulator.connection()
-    connection = Connection(conn_id="deadline_wire", **fields)
-    hook: ExportHook = hook_class_for(fields["conn_type"])(
-        "deadline_wire", connection=connection, retry_policy=FAST
-    )
-    return hook
+    return wire_hook(emulator, "deadline_wire")
 
 
 def _aborts(emulator: OracleCommerceEmulator) -> list[Any]:
