@@ -254,9 +254,9 @@ def _build_rows(profile: Profile, emulator: Emulator, out: Path, *, prefix: str)
         rows.append(row)
     if profile.file_marker is not None:
         good = sample_zip("cut")
-        # Incompressible and larger than the runner's read chunk (256 KiB): the bytes before the
-        # cut reach the client, so the retry can resume from there instead of from zero.
-        large = make_zip({"content.json": '{"row": "resume"}', "data.bin": os.urandom(1024 * 1024)})
+        # Incompressible and several of the sync runner's reads (CHUNK, 512 KiB) long: the reads
+        # completed before the cut reach the client, so the retry resumes from there, not zero.
+        large = make_zip({"content.json": '{"row": "resume"}', "data.bin": os.urandom(2 * 1024 * 1024)})
         evil = make_zip({"ok.txt": "fine", "../../escaped.txt": "owned"})
         corrupt = bytearray(sample_zip("corrupt"))
         corrupt[60:120] = bytes(60)

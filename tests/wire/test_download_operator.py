@@ -19,6 +19,7 @@ from airflow_provider_exports.testing import Fault
 from airflow_provider_exports.testing.emulator import make_zip
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
 from airflow_provider_exports.transport.auth import CREDENTIALS
+from airflow_provider_exports.transport.sync import CHUNK
 
 # fsspec's in-memory filesystem stands in for an object store (a real fsspec backend, not a mock).
 attach(protocol="memory", fs=fsspec.filesystem("memory"))
@@ -152,7 +153,8 @@ def test_changed_file_restarts_from_zero_and_is_checked(
     old = make_zip({"data.bin": os.urandom(600_000)})
     new = make_zip({"other.bin": os.urandom(700_000), "b.txt": "b"})
     emulator.exports["done-1"].content = old
-    emulator.inject(Fault("truncate", after_bytes=400_000, path_prefix="/file/"))
+    # Cut after the first whole read: the runner has written something to resume from.
+    emulator.inject(Fault("truncate", after_bytes=CHUNK + 40_000, path_prefix="/file/"))
     hook = _op(conn_id, str(tmp_path / "x.zip")).hook
     swapping: list[_Swapping] = []
 
