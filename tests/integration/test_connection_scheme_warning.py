@@ -4,23 +4,20 @@ Airflow core's ``airflow.models.Connection.get_uri()`` logs it for every connect
 underscore (``google_cloud_platform`` too) when Airflow's own lookup caches a connection it read
 from the metadata DB or an environment variable: on the API server for every task's lookup, and
 in-process under ``dag.test()``. The provider never calls ``get_uri``: its lookups, sync and async,
-log nothing of the kind. docs/connections.md says so; the types keep their underscores (renaming
-them would orphan every existing connection, and Airflow's provider schema asks for
-``^[a-z][a-z0-9_]*$``).
+log nothing of the kind. docs/connections.md says so (tests/docs/test_connection_scheme_note.py);
+the types keep their underscores (tests/unit/test_vendor_registry.py checks Airflow's authoring
+pattern ``^[a-z][a-z0-9_]*$``; renaming them would orphan every existing connection).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from airflow_provider_exports.get_provider_info import get_provider_info
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,13 +64,3 @@ def test_it_comes_from_airflows_own_server_side_lookup(tmp_path: Path) -> None:
     output = _run(AIRFLOW_SERVER_LOOKUP, "server", tmp_path)
     assert "server oracle_commerce" in output
     assert WARNING in output and "airflow.models.connection" in output
-
-
-def test_connection_types_keep_airflows_authoring_pattern() -> None:
-    for entry in get_provider_info()["connection-types"]:
-        assert re.fullmatch(r"[a-z][a-z0-9_]*", entry["connection-type"]), entry
-
-
-def test_the_docs_explain_it() -> None:
-    text = (ROOT / "docs" / "connections.md").read_text()
-    assert WARNING in text and "apache/airflow#72855" in text
