@@ -4,7 +4,8 @@ Reads a JSON spec (connection from ``AIRFLOW_CONN_*``, the emulator's URL and a 
 bare GET) and writes ``{"us_per_poll": {layer: [one value per round]}}``, the layers in order
 from the bare GET up. Each measurement runs every poller once untimed (connections open, caches
 warm), then ``polls`` more polls each, timed.
-``send`` sends requests prepared beforehand; every other layer builds its own.
+``send`` has the runner execute ``Send`` commands prepared beforehand; ``call`` drives the engine's
+``exchange`` program (credentials, redirects, retries); every other layer builds its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import aiohttp
 
 from airflow_provider_exports.hooks import aexport_hook
 from airflow_provider_exports.transport.aio import pooled_session
+from airflow_provider_exports.transport.engine import Send
 
 Poll = Callable[[str], Awaitable[Any]]
 
@@ -60,11 +62,11 @@ def layers(spec: dict[str, Any]) -> dict[str, Callable[[aiohttp.ClientSession], 
     async def send(session: aiohttp.ClientSession) -> Poll:
         hook = await aexport_hook(conn_id)
         transport = await hook.async_transport()
-        credential = await transport.credential(session)
+        credential = await transport.drive(transport.credential(), session)
         prepared = {i: transport.prepare(next(hook.status_op(i)), credential)[0] for i in spec["export_ids"]}
 
         async def poll(export_id: str) -> Any:
-            return await transport._send(session, prepared[export_id])
+            return await transport.execute(Send(prepared[export_id]), session)
 
         return poll
 
@@ -73,7 +75,7 @@ def layers(spec: dict[str, Any]) -> dict[str, Callable[[aiohttp.ClientSession], 
         transport = await hook.async_transport()
 
         async def poll(export_id: str) -> Any:
-            return await transport.call(session, next(hook.status_op(export_id)))
+            return await transport.drive(transport.exchange(next(hook.status_op(export_id))), session)
 
         return poll
 

@@ -6,8 +6,9 @@ the Oracle Commerce emulator (this process, TLS, on loopback), and measures the 
 poll of each layer of the poll path, in rounds with the order of the layers rotating:
 
 * ``aiohttp GET``: the floor trigger's poll (one shared keep-alive session, a GET, a JSON parse);
-* ``send``: our runner sending a request prepared beforehand (``AsyncTransport._send``);
-* ``call``: plus preparing it, credentials, redirects, retries (``AsyncTransport.call``);
+* ``send``: our runner executing a ``Send`` command prepared beforehand (``AsyncTransport.execute``);
+* ``call``: plus the engine's program around it: preparing, credentials, redirects, retries
+  (``Engine.exchange`` driven by ``AsyncTransport.drive``);
 * ``run``: plus the vendor operation, building the request and parsing the answer into an
   ``ExportStatus`` (``AsyncTransport.run(hook.status_op(...))``);
 * ``aget_status``: the hook's public call, as the trigger makes it.
