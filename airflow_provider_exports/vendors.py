@@ -81,6 +81,3 @@ VENDORS: tuple[Vendor, ...] = (
         docs_page="huawei.md",
     ),
 )
-
-#: The vendors by connection type.
-BY_CONN_TYPE: dict[str, Vendor] = {vendor.conn_type: vendor for vendor in VENDORS}
