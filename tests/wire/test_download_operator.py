@@ -18,7 +18,6 @@ from airflow_provider_exports.operators.download import asset_for
 from airflow_provider_exports.testing import Fault
 from airflow_provider_exports.testing.emulator import make_zip
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
-from airflow_provider_exports.transport.auth import CREDENTIALS
 from airflow_provider_exports.transport.sync import CHUNK
 
 # fsspec's in-memory filesystem stands in for an object store (a real fsspec backend, not a mock).
@@ -29,7 +28,6 @@ CONTENT = make_zip({"content.json": "[]", "Profiles.csv": "id\n" + "x\n" * 5000}
 
 @pytest.fixture
 def finished(occ_emulator: OracleCommerceEmulator, export_conn: Any) -> tuple[str, OracleCommerceEmulator]:
-    CREDENTIALS.clear()
     conn_id = export_conn(occ_emulator)
     occ_emulator.add_export("done-1", "succeeded", content=CONTENT, file_name="export.zip")
     return conn_id, occ_emulator

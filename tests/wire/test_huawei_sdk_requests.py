@@ -33,7 +33,6 @@ from airflow_provider_exports.hooks.huawei.workspace import HuaweiWorkspaceHook
 from airflow_provider_exports.testing.emulator import Recorded
 from airflow_provider_exports.testing.huawei import DataArtsEmulator, HuaweiCloudEmulator, WorkspaceEmulator
 from airflow_provider_exports.transport import Request, RetryPolicy, json_request
-from airflow_provider_exports.transport.auth import CREDENTIALS
 
 core_credentials = pytest.importorskip("huaweicloudsdkcore.auth.credentials")
 core_http = pytest.importorskip("huaweicloudsdkcore.http.http_config")
@@ -390,7 +389,6 @@ def test_workspace_status_download_and_check_match_the_sdk(workspace: WorkspaceE
 def test_iam_token_request_matches_the_sdk() -> None:
     with WorkspaceEmulator(auth_type="iam") as emulator:
         assert isinstance(emulator, WorkspaceEmulator)
-        CREDENTIALS.clear()
         hook = HuaweiWorkspaceHook("ours", connection=_connection(emulator), retry_policy=NO_RETRIES)
         client = (
             iam_sdk.IamClient.new_builder()
@@ -420,7 +418,6 @@ def test_iam_token_request_matches_the_sdk() -> None:
         )
         assert isinstance(ours, tuple) and ours[0] is True
         assert sdk.x_subject_token in emulator.tokens
-    CREDENTIALS.clear()
 
 
 # ---- DataArts Studio -----------------------------------------------------------------------------
