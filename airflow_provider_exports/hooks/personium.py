@@ -15,12 +15,14 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 from airflow.sdk import Connection
 
+from airflow_provider_exports.available import AvailableExport
 from airflow_provider_exports.errors import (
     ExportAuthError,
     ExportConfigError,
@@ -423,6 +425,58 @@ def propfind_size(body: bytes) -> int | None:
     return int((length.text or "").strip())
 
 
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Wed, 15 Feb 2017 01:52:34 GMT``, as ``getlastmodified`` is written)."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def parse_snapshot_listing(body: bytes, running: str | None = None) -> list[AvailableExport]:
+    """The finished snapshots of a ``PROPFIND {CellURL}__snapshot`` (Depth 1) answer.
+
+    The 505 page: one ``response`` per resource (the collection itself, then its files), each
+    with ``href``, ``creationdate``, ``getcontentlength``, ``getlastmodified`` and
+    ``resourcetype``. A snapshot is a ``{Name}.zip`` file with a length above 0 that is not the
+    export running now (``running``: its ``{Name}.zip`` exists, and grows, while it runs; the
+    501 notes in docs/personium.md). ``.error`` files and collections are left out. Its version
+    is its modification and creation time and length: Personium sends no ETag in PROPFIND.
+    """
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        raise ExportResponseError(VENDOR, "PROPFIND __snapshot", message=f"unreadable XML: {exc}") from None
+    found: list[AvailableExport] = []
+    for response in root.iter(f"{DAV}response"):
+        href = (response.findtext(f"{DAV}href") or "").strip()
+        file_name = unquote(urlsplit(href).path.rstrip("/").rsplit("/", 1)[-1])
+        if not file_name.endswith(".zip") or response.find(f".//{DAV}collection") is not None:
+            continue
+        name = file_name.removesuffix(".zip")
+        if not SNAPSHOT_NAME.fullmatch(name) or name == running:
+            continue
+        length = (response.findtext(f".//{DAV}getcontentlength") or "").strip()
+        size = int(length) if length.isdigit() else None
+        if not size:
+            continue
+        modified = (response.findtext(f".//{DAV}getlastmodified") or "").strip()
+        created = (response.findtext(f".//{DAV}creationdate") or "").strip()
+        found.append(
+            AvailableExport(
+                export_id=name,
+                name=file_name,
+                size=size,
+                finished_at=_http_date(modified) or parse_time(created),
+                version=f"{modified}|{created}|{size}",
+            )
+        )
+    return found
+
+
 def default_snapshot_name(now: datetime | None = None) -> str:
     """A new snapshot name: ``airflow_<UTC time>_<random>`` (Personium refuses existing names)."""
     moment = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S")
@@ -715,6 +769,18 @@ class PersoniumHook(ExportHook):
     def download_op(self, export_id: str) -> Op[Request]:
         name = validate_snapshot_name(export_id)
         status = yield from self._export_status(name)
+        if (
+            not status.is_success
+            and status.vendor_state == RUNNING["export"]
+            and status.state is ExportState.PENDING
+        ):
+            # Another export runs now; a cell runs one at a time, so a {name}.zip with content
+            # is an earlier, finished one (what a watcher delivers while the next export runs).
+            earlier = yield from self._snapshot(f"{name}.zip")
+            if earlier is not None and earlier.size:
+                return self._get(
+                    f"__snapshot/{path_segment(name + '.zip')}", f"download snapshot {name}.zip", "*/*"
+                )
         if not status.is_success:
             raise ExportRequestError(
                 VENDOR, f"download snapshot {name}.zip", message=f"not available ({status.describe()})"
@@ -725,6 +791,17 @@ class PersoniumHook(ExportHook):
         status = yield from self.status_op(export_id)
         # Personium keeps no job log: the status answer (with the .error file) is the record.
         return f"{status.describe()}\n{json.dumps(dict(status.raw), indent=2)}"
+
+    def available_op(self) -> Op[list[AvailableExport]]:
+        """The finished snapshots in the cell's snapshot area (``PROPFIND {CellURL}__snapshot``,
+        Depth 1), without the one an export running now is writing (``GET __export`` first)."""
+        report = yield from self._report("export", "read the cell's export status")
+        running = report.name if report.vendor_state == RUNNING["export"] else None
+        what = "list the snapshot area"
+        headers = {"Accept": "application/xml", "Depth": "1", "Content-Type": "application/xml"}
+        resp = yield Request("PROPFIND", "__snapshot", what, headers=headers, body=PROPFIND_ALLPROP)
+        check(resp, what)
+        return parse_snapshot_listing(resp.body, running)
 
     def check_op(self) -> Op[str]:
         report = yield from self._report("export", "read the cell's export status")

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from airflow_provider_exports.hooks.huawei.signing import SIGNING_ALGORITHM
 from airflow_provider_exports.testing.emulator import (
+    TRUNCATE_AFTER,
     Emulator,
     Export,
     Handler,
@@ -590,8 +591,37 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
         return None
 
     def _shown(self, export: Export) -> Step:
+        ready_at = export.extra.get("ready_at")
+        if isinstance(ready_at, float) and time.time() < ready_at:
+            return Step("CREATING")  # a console export still being made
         step = export.extra.get("shown")
         return step if isinstance(step, Step) else export.step
+
+    def console_export(
+        self,
+        kind: str = "users",
+        *,
+        content: bytes | None = None,
+        file_name: str | None = None,
+        ready_after: float = 0.0,
+    ) -> Export:
+        """An export task made outside the API under test (an admin in the console): listed as
+        ``CREATING`` for ``ready_after`` seconds, then ``SUCCESS``, with ``is_download`` false
+        until its file is downloaded. Returns it (``.export_id`` is the ``task_id``)."""
+        task_id = str(uuid.uuid4())
+        now = time.time()
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        export = self.add_export(
+            task_id, "SUCCESS", file_name=file_name or f"{kind}_{stamp}_{task_id[:8]}.xlsx"
+        )
+        export.content = (
+            content
+            if content is not None
+            else xlsx_bytes(kind, [["name"], *[[f"{kind}-{task_id[:8]}-{n}"] for n in range(50)]])
+        )
+        export.extra["ready_at"] = now + ready_after
+        export.extra["ended_at"] = now + ready_after
+        return export
 
     def _item(self, export: Export) -> dict[str, Any]:
         step = self._shown(export)
@@ -604,7 +634,7 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
             "fail_reason": (step.message or "") if failed else "",
             "error_code": (step.code or "") if failed else "",
             "create_time": iso_millis(export.created_at),
-            "end_time": iso_millis(export.created_at + 1) if done else "",
+            "end_time": iso_millis(export.extra.get("ended_at") or export.created_at + 1) if done else "",
             "is_download": bool(export.extra.get("downloaded")),
         }
 
@@ -638,6 +668,10 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
             tasks = [e for e in tasks if self._shown(e).state == query["status"]]
         if query.get("file_name"):
             tasks = [e for e in tasks if e.file_name == query["file_name"]]
+        if query.get("is_download") in ("true", "false"):
+            # "Whether the file has been downloaded" (shared/seeds/004); applied when sent.
+            wanted = query["is_download"] == "true"
+            tasks = [e for e in tasks if bool(e.extra.get("downloaded")) is wanted]
         if query.get("sort_field") == "create_time" and query.get("sort_type", "ASC").upper() == "DESC":
             tasks = list(reversed(tasks))
         return tasks
@@ -655,5 +689,8 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
             return self.service_error(
                 400, "0409", f"The export task is {state}; there is no file to download."
             )
-        export.extra["downloaded"] = True
+        if request.get(TRUNCATE_AFTER) is None:
+            # is_download: "whether the file is downloaded" (shared/seeds/004): not when the
+            # transfer is cut (a scripted truncate fault), so a failed download stays listed.
+            export.extra["downloaded"] = True
         return await serve_bytes(request, export.content, content_type=XLSX, file_name=export.file_name)

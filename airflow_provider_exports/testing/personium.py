@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from email.utils import formatdate
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
@@ -75,16 +76,47 @@ def snapshot_zip(cell: str, name: str) -> bytes:
     )
 
 
-def multistatus(entries: list[tuple[str, bytes, str]]) -> str:
-    """A PROPFIND answer like the one on the 505 page."""
+#: The 505 page's sample times, for files whose time the emulator was not told.
+SAMPLE_CREATED = "2017-02-15T01:52:34.635+0000"
+SAMPLE_MODIFIED = "Wed, 15 Feb 2017 01:52:34 GMT"
+
+
+def creation_date(epoch: float) -> str:
+    """``creationdate`` as the 505 page writes it: ``2017-02-15T01:52:34.635+0000``."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}+0000"
+
+
+def http_date(epoch: float) -> str:
+    """``getlastmodified`` as the 505 page writes it: ``Wed, 15 Feb 2017 01:52:34 GMT``."""
+    return formatdate(epoch, usegmt=True)
+
+
+def multistatus(
+    entries: list[tuple[str, bytes, str]],
+    times: dict[str, tuple[str, str]] | None = None,
+    collection: str | None = None,
+) -> str:
+    """A PROPFIND answer like the one on the 505 page: ``times`` gives an href's creation and
+    modification time (else the page's sample times); ``collection`` (the ``__snapshot`` URL)
+    comes first, as the collection itself, when it is asked for (Depth 0 or 1)."""
     parts = []
+    if collection is not None:
+        parts.append(
+            f"<response><href>{escape(collection)}</href><propstat><prop>"
+            f"<creationdate>{SAMPLE_CREATED}</creationdate>"
+            f"<getlastmodified>{SAMPLE_MODIFIED}</getlastmodified>"
+            '<resourcetype><collection/></resourcetype><acl xmlns:p="urn:x-personium:xmlns"/>'
+            "</prop><status>HTTP/1.1 200 OK</status></propstat></response>"
+        )
     for href, data, content_type in entries:
+        created, modified = (times or {}).get(href, (SAMPLE_CREATED, SAMPLE_MODIFIED))
         parts.append(
             f"<response><href>{escape(href)}</href><propstat><prop>"
-            "<creationdate>2017-02-15T01:52:34.635+0000</creationdate>"
+            f"<creationdate>{created}</creationdate>"
             f"<getcontentlength>{len(data)}</getcontentlength>"
             f"<getcontenttype>{content_type}</getcontenttype>"
-            "<getlastmodified>Wed, 15 Feb 2017 01:52:34 GMT</getlastmodified>"
+            f"<getlastmodified>{modified}</getlastmodified>"
             '<resourcetype/><acl xmlns:p="urn:x-personium:xmlns"/>'
             "</prop><status>HTTP/1.1 200 OK</status></propstat></response>"
         )
@@ -197,6 +229,8 @@ class PersoniumEmulator(Emulator):
         self.refresh_ttl = refresh_ttl
         self.expire_tokens_on_poll = expire_tokens_on_poll
         self.cells: dict[str, Cell] = {}
+        #: (cell, file name) -> (creationdate, getlastmodified), for files given a time.
+        self.snapshot_times: dict[tuple[str, str], tuple[str, str]] = {}
         for name in (cell, *cells):
             self.cells.setdefault(name, Cell(name, token_ttl=token_ttl, refresh_ttl=refresh_ttl))
         super().__init__(**kw)
@@ -270,6 +304,26 @@ class PersoniumEmulator(Emulator):
         data = content if content is not None else snapshot_zip(target.name, name)
         target.snapshots[f"{name}.zip"] = data
         return data
+
+    def appear_snapshot(self, name: str, content: bytes | None = None, *, cell: str | None = None) -> bytes:
+        """A finished ``{name}.zip`` appears in a cell's snapshot area now, as when another
+        process's export ends: listed (PROPFIND Depth 1) with this moment as its creation and
+        modification time. Returns its bytes."""
+        target = self._pick(cell)
+        if not NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a snapshot name")
+        data = content if content is not None else snapshot_zip(target.name, name)
+        now = time.time()
+        with self.lock:
+            target.snapshots[f"{name}.zip"] = data
+            self.snapshot_times[(target.name, f"{name}.zip")] = (creation_date(now), http_date(now))
+        return data
+
+    def _times(self, cell: Cell) -> dict[str, tuple[str, str]]:
+        """href -> (creationdate, getlastmodified) of the files whose time is known."""
+        base = f"{self.cell_url_of(cell.name)}__snapshot/"
+        with self.lock:
+            return {base + f: t for (c, f), t in self.snapshot_times.items() if c == cell.name}
 
     def begin_export(
         self, name: str, *items: str | Step, cell: str | None = None, content: bytes | None = None
@@ -528,7 +582,8 @@ class PersoniumEmulator(Emulator):
         if isinstance(depth, web.Response):
             return depth
         files = sorted(cell.snapshots) if depth == "1" else []
-        xml = multistatus([self._entry(cell, f) for f in files])
+        area = f"{self.cell_url_of(cell.name)}__snapshot"
+        xml = multistatus([self._entry(cell, f) for f in files], self._times(cell), collection=area)
         return web.Response(status=207, text=xml, content_type="application/xml", headers=COMMON_HEADERS)
 
     def _missing(self, cell: Cell, file_name: str) -> web.Response:
@@ -545,7 +600,7 @@ class PersoniumEmulator(Emulator):
         file_name = request.match_info["file"]
         if file_name not in cell.snapshots:
             return self._missing(cell, file_name)
-        xml = multistatus([self._entry(cell, file_name)])
+        xml = multistatus([self._entry(cell, file_name)], self._times(cell))
         return web.Response(status=207, text=xml, content_type="application/xml", headers=COMMON_HEADERS)
 
     async def _get_file(self, request: web.Request) -> web.StreamResponse:

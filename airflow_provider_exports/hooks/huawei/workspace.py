@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_exports.available import AvailableExport
 from airflow_provider_exports.errors import ExportConfigError, ExportRequestError, ExportResponseError
 from airflow_provider_exports.hooks.huawei.auth import json_answer
 from airflow_provider_exports.hooks.huawei.base import HuaweiCloudHook, start_answer, start_id
@@ -190,6 +191,24 @@ def parse_task(item: Mapping[str, Any], task_id: str) -> ExportStatus:
     )
 
 
+def parse_available(item: Mapping[str, Any]) -> AvailableExport | None:
+    """A listed task that is finished and not downloaded yet, as an :class:`AvailableExport`;
+    ``None`` for any other item (a server that ignores the list filters sends those too)."""
+    task_id = item.get("task_id")
+    if not isinstance(task_id, str) or not task_id:
+        return None
+    if item.get("status") != "SUCCESS" or item.get("is_download") is not False:
+        return None
+    ended = parse_time(item.get("end_time"))
+    return AvailableExport(
+        export_id=task_id,
+        name=_text(item.get("file_name")) or task_id,
+        size=None,  # ExportTaskItem has no size (shared/seeds/004)
+        finished_at=ended,
+        version="",  # a task id is never reused
+    )
+
+
 class HuaweiWorkspaceHook(HuaweiCloudHook):
     """Workspace export tasks (users, desktops, ... lists as files).
 
@@ -314,6 +333,46 @@ class HuaweiWorkspaceHook(HuaweiCloudHook):
         status = yield from self.status_op(export_id)
         # Workspace keeps no log for export tasks: the task record is the closest thing.
         return status.describe() + "\n" + json.dumps(dict(status.raw), indent=2)
+
+    def available_op(self, file_name: str | None = None) -> Op[list[AvailableExport]]:
+        """Finished export tasks whose file has not been downloaded yet, oldest first.
+
+        ``GET /v2/{project_id}/export-tasks?status=SUCCESS&is_download=false`` (shared/seeds/004),
+        with the optional ``file_name`` filter, paged with the largest page; the items are
+        checked again here in case the server ignores a filter.
+        """
+        what = "list finished export tasks"
+        found: list[AvailableExport] = []
+        offset = 0
+        for _ in range(MAX_PAGES):
+            params: list[tuple[str, str]] = [("status", "SUCCESS"), ("is_download", "false")]
+            if file_name:
+                params.append(("file_name", file_name))
+            params += [
+                ("sort_field", "create_time"),
+                ("sort_type", "ASC"),
+                ("offset", str(offset)),
+                ("limit", str(MAX_PAGE_SIZE)),
+            ]
+            resp = yield Request(
+                "GET",
+                f"/v2/{self.project_path}/export-tasks",
+                what,
+                headers={"Accept": "application/json"},
+                params=tuple(params),
+            )
+            self.check(resp, what)
+            page = parse_task_page(json_answer(resp, VENDOR, what))
+            for item in page.items:
+                export = parse_available(item)
+                if export is not None and (not file_name or export.name == file_name):
+                    found.append(export)
+            offset += len(page.items)
+            if not page.items:
+                break
+            if (offset >= page.count) if page.count is not None else (len(page.items) < MAX_PAGE_SIZE):
+                break
+        return found
 
     def check_op(self) -> Op[str]:
         what = "list export tasks"
