@@ -195,6 +195,42 @@ def _huawei_fields(*, workspace: bool) -> dict[str, Any]:
     return fields
 
 
+#: One integration per connection type: the vendor's own documentation and this provider's page.
+_INTEGRATIONS: dict[str, dict[str, Any]] = {
+    "oracle_commerce": {
+        "external-doc-url": "https://docs.oracle.com/en/cloud/saas/cx-commerce/cxocc/op-ccadmin-v1-exportprocess-token-get.html",
+        "tags": ["service"],
+    },
+    "informatica_iics": {
+        "external-doc-url": "https://onlinehelp.informatica.com/IICS/prod/CDI/en/tt-cloud-rest-api/Exporting_objects.html",
+        "tags": ["service"],
+    },
+    "personium": {
+        "external-doc-url": "https://personium.io/docs/en/apiref/501_Export_Cell",
+        "tags": ["service"],
+    },
+    "huawei_dataarts": {
+        "external-doc-url": "https://support.huaweicloud.com/intl/en-us/api-dataartsstudio/ExportDesignModels.html",
+        "tags": ["service"],
+    },
+    "huawei_workspace": {
+        "external-doc-url": "https://support.huaweicloud.com/intl/en-us/api-workspace/ListExportTasks.html",
+        "tags": ["service"],
+    },
+}
+
+
+def _integrations() -> list[dict[str, Any]]:
+    return [
+        {
+            "integration-name": vendor.hook_name,
+            "how-to-guide": [f"docs/{vendor.docs_page}", "docs/index.md"],
+            **_INTEGRATIONS[vendor.conn_type],
+        }
+        for vendor in VENDORS
+    ]
+
+
 def get_provider_info() -> dict[str, Any]:
     """Provider info as Airflow's providers manager expects it."""
     return {
@@ -203,6 +239,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Start, wait for (deferrable), download and fetch logs of export jobs of "
         "Oracle Commerce Cloud, Personium, Informatica IICS and Huawei Cloud.",
         "versions": [__version__],
+        "integrations": _integrations(),
         "connection-types": _connection_types(),
         "hooks": [
             {"integration-name": "Exports", "python-modules": ["airflow_provider_exports.hooks"]},
@@ -222,4 +259,5 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Exports", "python-modules": ["airflow_provider_exports.operators"]}
         ],
+        "extra-links": ["airflow_provider_exports.links.ExportLink"],
     }

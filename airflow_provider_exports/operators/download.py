@@ -8,7 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
@@ -16,6 +16,9 @@ from airflow_provider_exports.files import download_verified, safe_extract
 from airflow_provider_exports.hooks import export_hook
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.waiting import require_export_id
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 def _is_remote(destination: str | os.PathLike[str] | ObjectStoragePath) -> bool:
@@ -79,6 +82,7 @@ class DownloadExportOperator(BaseOperator):
         self.extract_to = extract_to
         self.verify_zip = verify_zip
         self.hook_params = dict(hook_params or {})
+        self._size: int | None = None
 
     @functools.cached_property
     def hook(self) -> ExportHook:
@@ -94,6 +98,7 @@ class DownloadExportOperator(BaseOperator):
                 path, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip
             )
             self.log.info("Downloaded export %r: %d bytes to %s", export_id, size, path)
+            self._size = size
             if self.extract_to:
                 files = safe_extract(path, Path(self.extract_to))
                 self.log.info("Extracted %d files to %s", len(files), self.extract_to)
@@ -129,4 +134,23 @@ class DownloadExportOperator(BaseOperator):
                     staging.unlink()
                 raise
         self.log.info("Downloaded export %r: %d bytes to %s", export_id, size, dest)
+        self._size = size
         return dest
+
+    # OpenLineage (docs/lineage.md): the export is the input dataset, the destination the output.
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
+        """Lineage at the start: the export as input, the (rendered) destination as output."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        return operator_lineage(
+            self, export_id=self.export_id, export_as="input", destination=self.destination
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """Lineage at the end: as at the start, with the downloaded file's size."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        return operator_lineage(
+            self, export_id=self.export_id, export_as="input", destination=self.destination, size=self._size
+        )

@@ -5,16 +5,21 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_exports.config import default_deferrable
 from airflow_provider_exports.errors import ExportError
 from airflow_provider_exports.hooks import export_hook
 from airflow_provider_exports.hooks.base import ExportHook
+from airflow_provider_exports.links import ExportLink
 from airflow_provider_exports.triggers.export_status import make_trigger
 from airflow_provider_exports.waiting import Poller, event_for, finish
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 class StartExportOperator(BaseOperator):
@@ -26,7 +31,8 @@ class StartExportOperator(BaseOperator):
     :param conn_id: an export connection; its type picks the vendor.
     :param payload: the vendor's start-export body (see the vendor's docs page).
     :param wait_for_completion: also wait until the export ends (fails unless it succeeded).
-    :param deferrable: wait in the triggerer instead of the worker.
+    :param deferrable: wait in the triggerer instead of the worker (default: Airflow's
+        ``[operators] default_deferrable``, False unless set).
     :param poll_interval: seconds between status polls while waiting.
     :param wait_timeout: seconds to wait at most (None: no limit).
     :param cancel_on_timeout: ask the vendor to cancel the export if the wait times out.
@@ -38,6 +44,7 @@ class StartExportOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("conn_id", "payload", "hook_params")
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
+    operator_extra_links = (ExportLink(),)
 
     def __init__(
         self,
@@ -45,7 +52,7 @@ class StartExportOperator(BaseOperator):
         conn_id: str,
         payload: Mapping[str, Any],
         wait_for_completion: bool = False,
-        deferrable: bool = False,
+        deferrable: bool = default_deferrable(),
         poll_interval: float = 30,
         wait_timeout: float | None = 24 * 3600,
         success_states: Sequence[str] | None = None,
@@ -68,6 +75,7 @@ class StartExportOperator(BaseOperator):
         self.adopt_running_export = adopt_running_export
         self.hook_params = dict(hook_params or {})
         self._export_id: str | None = None
+        self._final: dict[str, Any] | None = None
 
     @functools.cached_property
     def hook(self) -> ExportHook:
@@ -91,12 +99,14 @@ class StartExportOperator(BaseOperator):
             except AirflowSensorTimeout:
                 self._cancel_after_timeout(export_id)
                 raise
-            finish(event_for(status, self.conn_id), self.log)
+            self._final = event_for(status, self.conn_id)
+            finish(self._final, self.log)
             return
         # One synchronous poll first (a transient failure there only means the trigger polls).
         first = poller.poll(self.hook)
         if first is not None and first.is_terminal:
-            finish(event_for(first, self.conn_id), self.log)
+            self._final = event_for(first, self.conn_id)
+            finish(self._final, self.log)
             return
         trigger, defer_timeout = make_trigger(
             conn_id=self.conn_id,
@@ -111,11 +121,38 @@ class StartExportOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
         """Called when the trigger fires: return the export id or raise with the reason."""
+        self._export_id = str(event.get("export_id") or "") or None
+        self._final = event
         with self._marker_until_final(context["ti"]):
             if event.get("status") == "timeout":
                 self._cancel_after_timeout(str(event.get("export_id")))
             finish(event, self.log)
             return str(event["export_id"])
+
+    # OpenLineage (docs/lineage.md): the export this task started is its output dataset.
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
+        """Lineage at the start: the vendor (no export exists yet)."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        return operator_lineage(self, export_id=None, export_as="output")
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """Lineage at the end: the started export as the output dataset, its id and final state."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        final = self._final or {}
+        return operator_lineage(
+            self,
+            export_id=self._export_id,
+            export_as="output",
+            vendor_state=final.get("vendor_state"),
+            state=final.get("state"),
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """Lineage of a failed try: the export it started, if the vendor had answered."""
+        return self.get_openlineage_facets_on_complete(task_instance)
 
     # A retry must not start a second export while the first is still running. XCom is cleared
     # between tries, so the id of a started export is kept in an Airflow Variable until the task

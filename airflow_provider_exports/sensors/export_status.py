@@ -6,13 +6,15 @@ import functools
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_exports.config import default_deferrable
 from airflow_provider_exports.hooks import export_hook
 from airflow_provider_exports.hooks.base import ExportHook
+from airflow_provider_exports.links import ExportLink
 from airflow_provider_exports.triggers.export_status import ExportStatusTrigger, make_trigger
 from airflow_provider_exports.waiting import Poller, event_for, finish, require_export_id
 
@@ -22,6 +24,9 @@ try:
     HAS_START_TRIGGER_ARGS = True
 except ImportError:  # pragma: no cover - an Airflow without start_from_trigger
     HAS_START_TRIGGER_ARGS = False
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 def _airflow_version() -> tuple[int, int]:
@@ -86,13 +91,15 @@ class ExportStatusSensor(BaseSensorOperator):
     :param success_states: vendor states to treat as success, on top of the vendor map.
     :param failure_states: vendor states to treat as failure, on top of the vendor map.
     :param hook_params: non-secret vendor options (see the vendor's page in the docs).
-    :param deferrable: wait in the triggerer instead of a worker.
+    :param deferrable: wait in the triggerer instead of a worker (default: Airflow's
+        ``[operators] default_deferrable``, False unless set).
     :param start_from_trigger: with ``deferrable=True``, start the wait in the triggerer
         without a worker (see above).
     """
 
     template_fields: Sequence[str] = ("conn_id", "export_id", "hook_params")
     ui_color = "#e8f4fd"
+    operator_extra_links = (ExportLink(),)
     #: Set per instance when ``start_from_trigger`` can be used. ``None`` here keeps mapped
     #: tasks (whose operator is built on the worker) on the worker path.
     start_trigger_args: Any = None
@@ -106,7 +113,7 @@ class ExportStatusSensor(BaseSensorOperator):
         success_states: Sequence[str] | None = None,
         failure_states: Sequence[str] | None = None,
         hook_params: dict[str, Any] | None = None,
-        deferrable: bool = False,
+        deferrable: bool = default_deferrable(),
         start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -118,6 +125,7 @@ class ExportStatusSensor(BaseSensorOperator):
         self.failure_states = list(failure_states or [])
         self.hook_params = dict(hook_params or {})
         self.deferrable = deferrable
+        self._final: dict[str, Any] | None = None
         self.start_from_trigger = False
         if start_from_trigger:
             self._start_in_triggerer()
@@ -167,7 +175,8 @@ class ExportStatusSensor(BaseSensorOperator):
         status = self._poller.poll(self.hook)
         if status is None or not status.is_terminal:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finish(event_for(status, self.conn_id), self.log))
+        self._final = event_for(status, self.conn_id)
+        return PokeReturnValue(is_done=True, xcom_value=finish(self._final, self.log))
 
     def execute(self, context: Any) -> Any:
         poller = self._poller  # a missing export id fails here, before any vendor call
@@ -203,4 +212,30 @@ class ExportStatusSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Called when the trigger fires: return the final status or raise with the reason."""
+        self._final = event
         return finish(event, self.log)
+
+    # OpenLineage (docs/lineage.md): the export waited for is this task's input dataset.
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
+        """Lineage at the start: the export waited for, as the input dataset."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        return operator_lineage(self, export_id=self.export_id, export_as="input")
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """Lineage at the end: the export, with the vendor's final state in the run facet."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        final = self._final or {}
+        return operator_lineage(
+            self,
+            export_id=self.export_id,
+            export_as="input",
+            vendor_state=final.get("vendor_state"),
+            state=final.get("state"),
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """Lineage of a failed wait: the export and the last state the vendor gave."""
+        return self.get_openlineage_facets_on_complete(task_instance)
