@@ -78,6 +78,20 @@ class TransientError(ExportError):
         super().__init__(f"{what}: {reason}")
 
 
+class ExportNetworkError(ExportError):
+    """The network path to the vendor is wrong in a way retrying will not fix: an untrusted or
+    mismatched TLS certificate, no TLS protocol in common, a proxy refusing its credentials (407),
+    a host DNS does not know (after one retry). The message names the host, what was seen and the
+    connection option that fixes it."""
+
+    def __init__(self, vendor: str, what: str, *, kind: str, host: str, message: str) -> None:
+        self.vendor = vendor
+        self.what = what
+        self.kind = kind
+        self.host = host
+        super().__init__(f"{vendor}: {what}: {message}")
+
+
 class ExportFailedError(ExportError):
     """The export itself ended in failure, cancellation or expiry."""
 

@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow_provider_exports.errors import ExportConfigError, ExportError
 from airflow_provider_exports.status import ExportStatus
 from airflow_provider_exports.transport import Authenticator, Endpoint, Op, Request, RetryPolicy
+from airflow_provider_exports.transport.network import Network
 
 if TYPE_CHECKING:  # imported on first use: a DAG file's import needs neither aiohttp nor requests
     from airflow_provider_exports.transport import AsyncTransport, SyncTransport
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Secrets this process has registered with the masker already.
 _MASKED: set[str] = set()
+#: Connections whose verify=false this process has warned about.
+_UNVERIFIED_WARNED: set[str] = set()
 
 
 def _mask(secret: str) -> None:
@@ -227,7 +230,9 @@ class ExportHook(BaseHook, abc.ABC):
     def _endpoint(self, conn: Connection) -> Endpoint:
         settings = self._resolve(conn)
         auth = settings.authenticator(self.vendor)
-        for secret in (conn.password, *(self.extra(conn, k) for k in self.secret_extras), *auth.secrets()):
+        network = self.network(conn)
+        secrets = (conn.password, *(self.extra(conn, k) for k in self.secret_extras), *auth.secrets())
+        for secret in (*secrets, *network.secrets()):
             if secret:
                 _mask(str(secret))
         return Endpoint(
@@ -235,7 +240,24 @@ class ExportHook(BaseHook, abc.ABC):
             auth=auth,
             cache_key=self._fingerprint(conn),
             allow_cross_origin_auth=_truthy(self.extra(conn, "allow_cross_origin_auth", False)),
+            network=network,
         )
+
+    def network(self, conn: Connection) -> Network:
+        """The connection's TLS trust and proxy options (``verify``, ``ca_bundle``, ``proxy``,
+        ``no_proxy`` in its extra); ``verify=false`` is logged once per connection and process."""
+        network = Network.from_extras(
+            lambda name: self.extra(conn, name), f"connection {conn.conn_id!r} ({self.hook_name})"
+        )
+        if not network.verify and conn.conn_id not in _UNVERIFIED_WARNED:
+            _UNVERIFIED_WARNED.add(conn.conn_id)
+            log.warning(
+                "Connection %r: verify=false, so TLS certificates are not checked: anyone on the "
+                "network path can read and change this traffic, credentials included. To trust a "
+                "corporate or private CA, set ca_bundle instead.",
+                conn.conn_id,
+            )
+        return network
 
     def _fingerprint(self, conn: Connection) -> str:
         material = json.dumps(

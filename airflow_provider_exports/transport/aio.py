@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import aiohttp
-from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from airflow_provider_exports.errors import TransientError
@@ -22,6 +22,7 @@ from airflow_provider_exports.transport.engine import (
     Command,
     Engine,
     Lock,
+    PeerCertificate,
     Program,
     Send,
     Sleep,
@@ -29,6 +30,8 @@ from airflow_provider_exports.transport.engine import (
     Unlock,
 )
 from airflow_provider_exports.transport.model import Op, Request, Response
+from airflow_provider_exports.transport.network import Proxy, problem_in
+from airflow_provider_exports.transport.tls import context_for, peer_certificate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,8 +63,8 @@ async def pooled_session() -> AsyncIterator[aiohttp.ClientSession]:
         connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS)
         # trust_env=False: with True, aiohttp reads ~/.netrc and the proxy variables in worker
         # threads on every request (two thread hops per poll, ~40% of a poll's CPU; see
-        # docs/benchmarks.md). The proxy variables are honoured by env_proxy() instead, read
-        # once per host and process; credentials come from the Airflow connection only.
+        # docs/benchmarks.md). The engine's route honours the proxy variables instead (as the
+        # sync runner does); credentials come from the Airflow connection only.
         pool.session = aiohttp.ClientSession(connector=connector, trust_env=False)
     session = pool.session
     pool.users += 1
@@ -72,28 +75,6 @@ async def pooled_session() -> AsyncIterator[aiohttp.ClientSession]:
         if pool.users == 0 and pool.session is session:
             pool.session = None
             await session.close()
-
-
-#: ``(scheme, host) -> (proxy, proxy auth)`` from the environment, once per process.
-_PROXIES: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
-
-
-def _lookup_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-    try:
-        return get_env_proxy_for_url(url)
-    except LookupError:
-        return None, None
-
-
-async def env_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-    """The proxy the environment sets for ``url`` (``HTTP(S)_PROXY``, ``NO_PROXY``), as
-    ``trust_env=True`` finds it, but looked up once per host and process, not on every request."""
-    key = (url.scheme, url.host or "")
-    found = _PROXIES.get(key)
-    if found is None:
-        found = await asyncio.to_thread(_lookup_proxy, url)  # may read ~/.netrc for proxy auth
-        _PROXIES[key] = found
-    return found
 
 
 class AsyncTransport(Engine):
@@ -122,6 +103,10 @@ class AsyncTransport(Engine):
             await self.cache.async_lock(command.key).acquire()
         elif isinstance(command, Unlock):
             self.cache.async_lock(command.key).release()
+        elif isinstance(command, PeerCertificate):
+            return await asyncio.to_thread(
+                peer_certificate, command.host, command.port, command.route, self.policy.connect_timeout
+            )
         else:
             raise NotImplementedError(f"the async runner does not execute {type(command).__name__}")
         return None
@@ -136,13 +121,15 @@ class AsyncTransport(Engine):
         # encoded=True: send the path exactly as built; yarl would otherwise decode
         # '%2E%2E' and resolve it as '..', escaping the intended path.
         url = URL(request.url, encoded=True)
+        route = self.endpoint.network.route(request.url)
+        proxy = route.proxy
         try:
-            proxy, proxy_auth = await env_proxy(url)
             async with session.request(
                 request.method,
                 url,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
+                ssl=self._ssl,
+                proxy=None if proxy is None else proxy.url,
+                proxy_auth=None if proxy is None else _basic_auth(proxy),
                 data=request.body,
                 headers=dict(request.headers),
                 timeout=self._timeout,
@@ -152,14 +139,18 @@ class AsyncTransport(Engine):
                 read = wants_body(request, headers)
                 body = await self._read(raw, request) if read else b""
                 return Response(raw.status, headers, body, request.url, request, body_skipped=not read)
-        except aiohttp.ClientConnectorError:
-            raise TransientError(request.what, "connection refused", sent=False) from None
-        except aiohttp.ConnectionTimeoutError:
-            raise TransientError(request.what, "connect timed out", sent=False) from None
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
-            raise TransientError(request.what, "read timed out") from None
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientError(request.what, f"connection dropped ({type(exc).__name__})") from None
+        except aiohttp.ClientError as exc:
+            problem = problem_in(exc, request.url, route)
+            if problem is not None:
+                raise problem from None
+            raise _transient(exc, request) from None
+        except (asyncio.TimeoutError, ConnectionError) as exc:
+            raise _transient(exc, request) from None
+
+    @functools.cached_property
+    def _ssl(self) -> ssl.SSLContext | bool:
+        trust = self.endpoint.network.trust()
+        return context_for(trust) if trust.verify else False
 
     async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
         if raw.content_length is not None and raw.content_length <= MAX_BODY:
@@ -172,3 +163,20 @@ class AsyncTransport(Engine):
                 raise too_large(self.vendor, request)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _basic_auth(proxy: Proxy) -> aiohttp.BasicAuth | None:
+    if proxy.username is None:
+        return None
+    return aiohttp.BasicAuth(proxy.username, proxy.password or "")
+
+
+def _transient(exc: BaseException, request: Request) -> TransientError:
+    """A retryable failure, named as the sync runner names it."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransientError(request.what, "connection refused", sent=False)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return TransientError(request.what, "connect timed out", sent=False)
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+        return TransientError(request.what, "read timed out")
+    return TransientError(request.what, f"connection dropped ({type(exc).__name__})")

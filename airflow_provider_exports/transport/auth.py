@@ -8,9 +8,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from airflow_provider_exports.transport.model import Op, Request, Response, no_io, origin
+from airflow_provider_exports.transport.network import Network
 
 
 @dataclass(frozen=True, repr=False)
@@ -113,6 +114,8 @@ class Endpoint:
     cache_key: str
     #: Send credentials to any origin (e.g. a download link on a CDN); off by default.
     allow_cross_origin_auth: bool = False
+    #: TLS trust and proxy (the connection's, else the environment's).
+    network: Network = field(default_factory=Network)
 
     def may_authenticate(self, url: str, credential: Credential | None) -> bool:
         """Credentials go only to the connection's origin or the one its login named."""

@@ -25,6 +25,7 @@ from airflow_provider_exports.errors import (
 )
 from airflow_provider_exports.transport.auth import CREDENTIALS, Credential, CredentialCache, Endpoint
 from airflow_provider_exports.transport.model import Op, Request, Response, resolve_url
+from airflow_provider_exports.transport.network import NetworkProblem, Route, network_error, problem_in
 from airflow_provider_exports.transport.redirects import MAX_REDIRECTS, next_hop
 from airflow_provider_exports.transport.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
@@ -102,7 +103,17 @@ class Close:
     handle: object
 
 
-Command = Send | Sleep | Lock | Unlock | Open | ReadSome | CopyTo | Close
+@dataclass(frozen=True)
+class PeerCertificate:
+    """Read the certificate ``host:port`` presents, without trusting it, the way ``route`` goes:
+    result a :class:`~.network.CertificateSeen` or None. Only to explain a failed verification."""
+
+    host: str
+    port: int
+    route: Route
+
+
+Command = Send | Sleep | Lock | Unlock | Open | ReadSome | CopyTo | Close | PeerCertificate
 Program = Generator[Command, Any, T]
 """What the engine hands a runner: yields commands, is sent their results, returns ``T``."""
 
@@ -260,11 +271,26 @@ class Engine:
             yield Unlock(key)
 
     def retrying(self, request: Request, attempt: Callable[[], Program[T]]) -> Program[T]:
-        """Run ``attempt`` again after each transient failure the policy says is worth it."""
+        """Run ``attempt`` again after each transient failure the policy says is worth it.
+
+        A permanent network problem fails at once, as an :class:`ExportNetworkError` naming its
+        fix; an unknown host gets one retry first (a resolver's hiccup).
+        """
         failures = 0
         while True:
             try:
                 return (yield from attempt())
+            except NetworkProblem as problem:
+                if problem.kind != "unknown_host" or failures >= 1 or self.policy.attempts < 2:
+                    seen = None
+                    if problem.wants_certificate:
+                        seen = yield PeerCertificate(problem.host, problem.port, problem.route)
+                    trust = self.endpoint.network.trust()
+                    raise network_error(self.vendor, request.what, problem, trust, seen) from None
+                failures += 1
+                exc = problem.as_transient(request.what)
+                pause = self.policy.delay(failures, exc)
+                self.policy.log_retry(request, failures, exc, pause)
             except TransientError as exc:
                 failures += 1
                 if failures >= self.policy.attempts or not self.policy.should_retry(request, exc):
@@ -309,6 +335,7 @@ class Engine:
     def _attempt(self, request: Request, cred: Credential | None) -> Program[tuple[Response, bool]]:
         prepared, authed = self.prepare(request, cred)
         response: Response = yield Send(prepared)
+        self._raise_if_proxy_refused(response)
         _raise_if_retry_status(response, request)
         return response, authed
 
@@ -333,6 +360,7 @@ class Engine:
         else:
             raise DownloadError(f"{self.vendor}: {request.safe_target}: too many redirects")
         try:
+            self._raise_if_proxy_refused(head.response)
             _raise_if_retry_status(head.response, request)
             yield from self._check_head(head, request, authed, state, sink)
             try:
@@ -418,6 +446,13 @@ class Engine:
             )
         return request, False
 
+    def _raise_if_proxy_refused(self, response: Response) -> None:
+        """A 407 on a plain-http request is the proxy's answer, not the vendor's."""
+        if response.status == 407:
+            route = self.endpoint.network.route(response.url)
+            if route.proxy is not None:
+                raise problem_in(_ProxyRefused(), route.proxy.url, route) or _ProxyRefused()
+
     def rejected(self, response: Response, authed: bool) -> bool:
         return authed and self.endpoint.auth.is_rejected(response)
 
@@ -456,6 +491,10 @@ def _text(body: bytes) -> str | None:
 
 class _Rejected(Exception):
     pass
+
+
+class _ProxyRefused(Exception):
+    status = 407
 
 
 class _DownloadState:

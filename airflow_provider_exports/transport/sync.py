@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.client
 import logging
+import ssl
 import time
 from typing import IO, Any, TypeVar
 
@@ -24,6 +25,7 @@ from airflow_provider_exports.transport.engine import (
     Head,
     Lock,
     Open,
+    PeerCertificate,
     Program,
     ReadSome,
     Send,
@@ -32,6 +34,8 @@ from airflow_provider_exports.transport.engine import (
     Unlock,
 )
 from airflow_provider_exports.transport.model import Op, Request, Response
+from airflow_provider_exports.transport.network import Trust, problem_in
+from airflow_provider_exports.transport.tls import context_for, peer_certificate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,13 +52,39 @@ _CUT = (
 )
 
 
-def new_session() -> requests.Session:
-    """A pooled session; redirects are followed by the engine so credentials stay on origin."""
+class _TrustAdapter(HTTPAdapter):
+    """Pools whose TLS trust is one ``SSLContext`` (transport.tls), direct or through a proxy,
+    as the async runner's: not requests' own choice of CA bundle."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(pool_connections=4, pool_maxsize=16, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs.setdefault("ssl_context", self._context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # The context decides what is trusted; requests would add certifi's bundle to it.
+        conn.cert_reqs = "CERT_REQUIRED" if verify else "CERT_NONE"
+
+
+def new_session(trust: Trust | None = None) -> requests.Session:
+    """A pooled session trusting ``trust``; redirects are followed by the engine so credentials
+    stay on origin, and proxies come from the engine's route (the environment is read there)."""
+    trust = trust or Trust()
+    if not trust.verify:
+        # One warning per connection comes from the hook; not one per request from urllib3.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    adapter = _TrustAdapter(context_for(trust))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.trust_env = True
+    session.trust_env = False
     return session
 
 
@@ -66,7 +96,7 @@ class SyncTransport(Engine):
     @property
     def session(self) -> requests.Session:
         if self._session is None:
-            self._session = new_session()
+            self._session = new_session(self.endpoint.network.trust())
         return self._session
 
     def close(self) -> None:
@@ -111,6 +141,8 @@ class SyncTransport(Engine):
             return _response(command.handle).raw.read(command.limit, decode_content=True) or b""
         if isinstance(command, Close):
             _response(command.handle).close()
+        elif isinstance(command, PeerCertificate):
+            return peer_certificate(command.host, command.port, command.route, self.policy.connect_timeout)
         elif isinstance(command, Sleep):
             time.sleep(command.seconds)
         elif isinstance(command, Lock):
@@ -122,6 +154,9 @@ class SyncTransport(Engine):
     # ---- HTTP --------------------------------------------------------------------------------------
 
     def _open(self, request: Request) -> requests.Response:
+        route = self.endpoint.network.route(request.url)
+        proxy = None if route.proxy is None else route.proxy.with_credentials()
+        proxies = {} if proxy is None else {"http": proxy, "https": proxy}
         try:
             prepared = self.session.prepare_request(
                 requests.Request(
@@ -135,12 +170,17 @@ class SyncTransport(Engine):
                 timeout=(self.policy.connect_timeout, self.policy.read_timeout),
                 allow_redirects=False,
                 stream=True,
+                verify=self.endpoint.network.verify,
+                proxies=proxies,
             )
         except requests.exceptions.ConnectTimeout:
             raise TransientError(request.what, "connect timed out", sent=False) from None
         except requests.exceptions.ReadTimeout:
             raise TransientError(request.what, "read timed out") from None
         except requests.exceptions.ConnectionError as exc:
+            problem = problem_in(exc, request.url, route)
+            if problem is not None:
+                raise problem from None
             refused = "NewConnectionError" in repr(exc) or "Failed to establish" in repr(exc)
             reason = "connection refused" if refused else "connection dropped"
             raise TransientError(request.what, reason, sent=not refused) from None

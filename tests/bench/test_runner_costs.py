@@ -43,7 +43,6 @@ def test_proxy_variables_are_still_honoured(
     """HTTP_PROXY points at the emulator; the connection names a host that does not resolve, so
     the status can only be read through the proxy."""
     CREDENTIALS.clear()
-    monkeypatch.setattr(aio, "_PROXIES", {})
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", occ_emulator.url)
