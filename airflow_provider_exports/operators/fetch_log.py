@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
@@ -12,6 +12,9 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_exports.hooks import export_hook
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.waiting import NO_EXPORT_ID, export_id_or_none
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 #: XCom values live in the metadata DB: keep them small.
 DEFAULT_MAX_CHARS = 20_000
@@ -62,3 +65,9 @@ class FetchExportLogOperator(BaseOperator):
         text = truncate(self.hook.fetch_log(export_id), self.max_chars)
         self.log.info("Log of %s export %r:\n%s", self.hook.vendor, export_id, text)
         return text
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
+        """Lineage (docs/lineage.md): the export whose log is read, as the input dataset."""
+        from airflow_provider_exports.lineage import operator_lineage
+
+        return operator_lineage(self, export_id=self.export_id, export_as="input")
