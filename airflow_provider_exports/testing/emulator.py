@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import io
 import json
+import re
 import secrets
 import ssl
 import threading
@@ -20,7 +21,7 @@ import time
 import zipfile
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -29,9 +30,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
 
 
+#: Vendor-neutral words a script may use instead of the vendor's states; each emulator maps
+#: them to its vendor's (``Emulator.neutral_states``).
+NEUTRAL_STATES = ("pending", "running", "succeeded", "failed", "cancelled", "expired")
+
+
 @dataclass(frozen=True)
 class Step:
-    """One observable state of a scripted export (``state`` is the vendor's own string)."""
+    """One observable state of a scripted export.
+
+    ``state`` is a vendor-neutral word (``pending``, ``running``, ``succeeded``, ``failed``, and
+    where the vendor has them ``cancelled``, ``expired``) or the vendor's own state string.
+    ``progress`` is a percentage; ``message`` and ``code`` are a failure's.
+    """
 
     state: str
     progress: int | None = None
@@ -79,9 +90,14 @@ class Export:
         return current
 
 
+#: What a fault's ``on=`` can aim at: the vendor's request of that meaning.
+FAULT_TARGETS = ("login", "start", "status", "download", "log")
+FAULT_KINDS = ("status", "drop", "hang", "body", "truncate", "pass", "expire_auth", "refuse")
+
+
 @dataclass(frozen=True)
 class Fault:
-    """A misbehaviour applied to one matching request.
+    """A misbehaviour applied to the next ``times`` matching requests (one by default).
 
     kind: ``status`` (answer ``status`` with ``body``/``headers``), ``drop`` (close the
     connection without an answer), ``hang`` (wait ``seconds`` first, then answer normally),
@@ -91,8 +107,10 @@ class Fault:
     issued credential, then answer normally), ``refuse`` (drop the connection and refuse new
     ones on the port it came in on for ``seconds``).
 
-    A fault matches requests whose path starts with ``path_prefix``, whose path and query
-    contain ``contains`` and whose method is ``method`` (empty: any).
+    ``on`` aims it by meaning: ``login``, ``start``, ``status``, ``download`` or ``log``, the
+    request each emulator knows to be that one for its vendor (``Emulator.fault_targets``).
+    For advanced use, a fault also matches only requests whose path starts with ``path_prefix``,
+    whose path and query contain ``contains`` and whose method is ``method`` (empty: any).
     """
 
     kind: str
@@ -105,6 +123,19 @@ class Fault:
     path_prefix: str = ""
     method: str = ""
     contains: str = ""
+    on: str = ""
+    times: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; the kinds are {', '.join(FAULT_KINDS)}")
+        if self.on and self.on not in FAULT_TARGETS:
+            raise ValueError(
+                f"unknown fault target on={self.on!r}; the targets are {', '.join(FAULT_TARGETS)} "
+                "(or leave on= empty and match by path_prefix / method / contains)"
+            )
+        if not isinstance(self.times, int) or self.times < 1:
+            raise ValueError(f"times must be a whole number of requests, at least 1, not {self.times!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fault:
@@ -119,6 +150,27 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class Target:
+    """The vendor's request of one meaning: its method and path (regular expressions the whole
+    method and decoded path match), on one of the emulator's ports if it serves several origins, and, where
+    one URL serves several meanings, a check of the emulator's state (``when``)."""
+
+    method: str
+    path: str
+    port: int | None = None
+    when: Callable[[Emulator, web.Request], bool] | None = None
+
+    def matches(self, emulator: Emulator, request: web.Request) -> bool:
+        if not re.fullmatch(self.method, request.method) or not re.fullmatch(self.path, request.path):
+            return False
+        if self.port is not None:
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            if not isinstance(sockname, tuple) or sockname[1] != emulator.ports[self.port]:
+                return False
+        return self.when is None or self.when(emulator, request)
+
+
+@dataclass(frozen=True)
 class Recorded:
     """A request as the emulator received it (raw path included, for path-safety checks)."""
 
@@ -128,11 +180,16 @@ class Recorded:
     headers: Mapping[str, str]
     body: bytes
     host: str
+    #: The fault this request got, if any.
+    fault: Fault | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["body"] = self.body.decode("utf-8", "replace")
         data["headers"] = dict(self.headers)
+        data["fault"] = (
+            None if self.fault is None else {**asdict(self.fault), "headers": dict(self.fault.headers)}
+        )
         return data
 
 
@@ -158,6 +215,10 @@ class Emulator:
 
     vendor = "emulator"
     default_script: ClassVar[list[Step]] = []
+    #: Neutral word (``NEUTRAL_STATES``) -> the vendor's state.
+    neutral_states: ClassVar[Mapping[str, str]] = {}
+    #: Fault target (``FAULT_TARGETS``) -> the vendor's request, or why the vendor has none.
+    fault_targets: ClassVar[Mapping[str, Target | str]] = {}
 
     def __init__(
         self,
@@ -224,27 +285,65 @@ class Emulator:
 
     # ---- scripting -----------------------------------------------------------------------------
 
+    def vendor_steps(self, script: Iterable[Step], job: str = "export") -> list[Step]:
+        """A script in the vendor's states: neutral words mapped, vendor states kept."""
+        out = []
+        for step in script:
+            if step.state in NEUTRAL_STATES:
+                state = self.neutral_states.get(step.state)
+                if state is None:
+                    known = ", ".join(w for w in NEUTRAL_STATES if w in self.neutral_states)
+                    raise ValueError(
+                        f"the {self.vendor} emulator has no {step.state!r} state; its neutral words are "
+                        f"{known} (or use the vendor's own states)"
+                    )
+                step = replace(step, state=state)
+            out.append(step)
+        return out
+
     def script_next(self, *items: str | Step | Mapping[str, Any]) -> None:
-        """Queue the state script for the next export started."""
+        """Queue the state script for the next export started (neutral words or vendor states,
+        one step per status poll; the last one sticks)."""
+        script = steps(*items)
+        self.vendor_steps(script)  # an unknown word is an error here, not in the server
         with self.lock:
-            self.scripts.append(steps(*items))
+            self.scripts.append(script)
+
+    def fault_target(self, on: str) -> Target:
+        """The vendor's request a fault ``on=`` aims at; a clear ValueError if there is none."""
+        target = self.fault_targets.get(on)
+        if isinstance(target, Target):
+            return target
+        if target is None:
+            known = ", ".join(t for t in FAULT_TARGETS if isinstance(self.fault_targets.get(t), Target))
+            raise ValueError(f"the {self.vendor} emulator has no fault target {on!r}; its targets: {known}")
+        raise ValueError(f"the {self.vendor} emulator has no {on!r} request: {target}")
 
     def inject(self, *faults: Fault) -> None:
-        """Queue faults; each applies once, to the next request it matches."""
+        """Queue faults; each applies to the next ``times`` requests it matches."""
+        for fault in faults:
+            if fault.on:
+                self.fault_target(fault.on)
         with self.lock:
-            self.faults.extend(faults)
+            for fault in faults:
+                self.faults.extend([fault] * fault.times)
+
+    def _fault_matches(self, fault: Fault, request: web.Request) -> bool:
+        if not fault.matches(request):
+            return False
+        return not fault.on or self.fault_target(fault.on).matches(self, request)
 
     def new_export(self, export_id: str, payload: Any = None, **kw: Any) -> Export:
         """Register a started export, taking the next queued script (or the default)."""
         with self.lock:
             script = self.scripts.popleft() if self.scripts else list(self.default_script)
-            export = Export(export_id=export_id, script=script, payload=payload, **kw)
+            export = Export(export_id=export_id, script=self.vendor_steps(script), payload=payload, **kw)
             self.exports[export_id] = export
         return export
 
     def add_export(self, export_id: str, *items: str | Step | Mapping[str, Any], **kw: Any) -> Export:
         """Register an export directly (as if started elsewhere) with the given script."""
-        export = Export(export_id=export_id, script=steps(*items), **kw)
+        export = Export(export_id=export_id, script=self.vendor_steps(steps(*items)), **kw)
         with self.lock:
             self.exports[export_id] = export
         return export
@@ -252,6 +351,11 @@ class Emulator:
     def requests_to(self, prefix: str) -> list[Recorded]:
         """Recorded requests whose decoded path starts with ``prefix``."""
         return [r for r in self.requests if r.path.startswith(prefix)]
+
+    def faulted(self, on: str | None = None) -> list[Recorded]:
+        """Recorded requests that got a fault (aimed ``on=`` that target, if given)."""
+        with self.lock:
+            return [r for r in self.requests if r.fault is not None and (on is None or r.fault.on == on)]
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -349,19 +453,21 @@ class Emulator:
         if request.path.startswith("/_emulator/"):
             return await handler(request)
         body = await request.read()
-        record = Recorded(
-            method=request.method,
-            raw_path=request.raw_path,
-            path=request.path,
-            headers=dict(request.headers),
-            body=body,
-            host=request.host,
-        )
         with self.lock:
-            self.requests.append(record)
-            fault = next((f for f in self.faults if f.matches(request)), None)
+            fault = next((f for f in self.faults if self._fault_matches(f, request)), None)
             if fault is not None:
                 self.faults.remove(fault)
+            self.requests.append(
+                Recorded(
+                    method=request.method,
+                    raw_path=request.raw_path,
+                    path=request.path,
+                    headers=dict(request.headers),
+                    body=body,
+                    host=request.host,
+                    fault=fault,
+                )
+            )
         if fault is None:
             return await handler(request)
         if fault.kind == "pass":
@@ -399,12 +505,18 @@ class Emulator:
 
     async def _admin_script(self, request: web.Request) -> web.Response:
         data = await request.json()
-        self.script_next(*data["steps"])
+        try:
+            self.script_next(*data["steps"])
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"queued": len(self.scripts)})
 
     async def _admin_faults(self, request: web.Request) -> web.Response:
         data = await request.json()
-        self.inject(*(Fault.from_dict(f) for f in data["faults"]))
+        try:
+            self.inject(*(Fault.from_dict(f) for f in data["faults"]))
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"queued": len(self.faults)})
 
     async def _admin_requests(self, request: web.Request) -> web.Response:

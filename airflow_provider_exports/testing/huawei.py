@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from airflow_provider_exports.testing.emulator import (
     Export,
     Handler,
     Step,
+    Target,
     json_error,
     make_zip,
     serve_bytes,
@@ -187,6 +189,14 @@ class HuaweiCloudEmulator(Emulator):
 
     # ---- routes --------------------------------------------------------------------------------
 
+    def fault_target(self, on: str) -> Target:
+        if on == "login" and self.auth_type != "iam":
+            raise ValueError(
+                f"the {self.vendor} emulator has no login request with auth_type={self.auth_type!r}: "
+                "AK/SK signs each request; start it with auth_type='iam' to aim at the IAM token request"
+            )
+        return super().fault_target(on)
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v3/auth/tokens", self._iam_tokens)
         self.add_service_routes(router)
@@ -331,6 +341,16 @@ class HuaweiCloudEmulator(Emulator):
 # ---- DataArts Studio ------------------------------------------------------------------------------
 
 
+def _file_served(emulator: Emulator, request: web.Request) -> bool:
+    """Whether export-result already answered this export with its file (its last step served)."""
+    export = emulator.exports.get(request.query.get("uuid", ""))
+    return (
+        export is not None
+        and export.polls > 0
+        and export.script[min(export.polls, len(export.script)) - 1].state == "success"
+    )
+
+
 class DataArtsEmulator(HuaweiCloudEmulator):
     """DataArts Architecture: ``export-model`` starts an export; ``export-result`` answers
     ``{"data": {"status", "rate", "group"}}`` while it runs and the .xlsx file once it succeeded.
@@ -345,6 +365,25 @@ class DataArtsEmulator(HuaweiCloudEmulator):
     default_script = steps(
         Step("importing", 0), Step("importing", 40), Step("importing", 80), Step("success", 100)
     )
+    neutral_states: ClassVar[Mapping[str, str]] = {
+        "pending": "importing",
+        "running": "importing",
+        "succeeded": "success",
+        "failed": "fail",
+    }
+    fault_targets: ClassVar[Mapping[str, Target | str]] = {
+        "login": Target("POST", "/v3/auth/tokens", port=1),
+        "start": Target("POST", "/v2/[^/]+/design/export-model", port=0),
+        # One URL answers the state while the export runs and the file once it succeeded: the
+        # first file answer tells the waiting task it succeeded, the later ones are downloads.
+        "status": Target(
+            "GET", "/v2/[^/]+/design/export-result", port=0, when=lambda e, r: not _file_served(e, r)
+        ),
+        "download": Target(
+            "GET", "/v2/[^/]+/design/export-result", port=0, when=lambda e, r: _file_served(e, r)
+        ),
+        "log": "DataArts keeps no export log; the log task reads the export's result (on='status')",
+    }
 
     def __init__(
         self,
@@ -457,6 +496,21 @@ class WorkspaceEmulator(HuaweiCloudEmulator):
     conn_type = "huawei_workspace"
     code_prefix = "WKS"
     default_script = steps("CREATING", "CREATING", "SUCCESS")
+    neutral_states: ClassVar[Mapping[str, str]] = {
+        "pending": "CREATING",
+        "running": "CREATING",
+        "succeeded": "SUCCESS",
+        "failed": "FAIL",
+        "expired": "EXPIRED",
+    }
+    fault_targets: ClassVar[Mapping[str, Target | str]] = {
+        "login": Target("POST", "/v3/auth/tokens", port=1),
+        # The export calls (users, desktops, metrics...) all end in /export.
+        "start": Target("POST|GET", "/v[23]/[^/]+/.+/export", port=0),
+        "status": Target("GET", "/v2/[^/]+/export-tasks", port=0),
+        "download": Target("GET", "/v2/[^/]+/export-tasks/[^/]+/download", port=0),
+        "log": "Workspace keeps no export task log; the log task reads the task list (on='status')",
+    }
 
     def __init__(self, *, ignore_filters: bool = False, filler_tasks: int = 0, **kw: Any) -> None:
         self.ignore_filters = ignore_filters

@@ -24,6 +24,7 @@ from airflow_provider_exports.testing.emulator import (
     Handler,
     Recorded,
     Step,
+    Target,
     json_error,
     make_zip,
     serve_bytes,
@@ -86,6 +87,19 @@ class InformaticaEmulator(Emulator):
 
     vendor = "informatica_iics"
     default_script: ClassVar[list[Step]] = [Step("IN_PROGRESS"), Step("IN_PROGRESS"), Step("SUCCESSFUL")]
+    neutral_states: ClassVar[Mapping[str, str]] = {
+        "pending": "QUEUED",
+        "running": "IN_PROGRESS",
+        "succeeded": "SUCCESSFUL",
+        "failed": "FAILED",
+    }
+    fault_targets: ClassVar[Mapping[str, Target | str]] = {
+        "login": Target("POST", f"{SAAS_API}/login", port=LOGIN_HOST),
+        "start": Target("POST", f"{SAAS_API}/export", port=POD),
+        "status": Target("GET", f"{SAAS_API}/export/[^/]+", port=POD),
+        "download": Target("GET", f"{SAAS_API}/export/[^/]+/package", port=POD),
+        "log": Target("GET", f"{SAAS_API}/export/[^/]+/log", port=POD),
+    }
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ from airflow_provider_exports.testing.emulator import (
     Emulator,
     Export,
     Step,
+    Target,
     TokenBook,
     bearer,
     dumps,
@@ -56,6 +58,22 @@ class OracleCommerceEmulator(Emulator):
         Step("processing", 70),
         Step("succeeded", 100),
     ]
+    neutral_states: ClassVar[Mapping[str, str]] = {
+        "pending": "pending",
+        "running": "processing",
+        "succeeded": "succeeded",
+        "failed": "failed",
+        "cancelled": "aborted",
+    }
+    fault_targets: ClassVar[Mapping[str, Target | str]] = {
+        # The token requests: the application-key login and the refresh of a token.
+        "login": Target("POST", f"{API}/(login|refresh)"),
+        "start": Target("POST", f"{API}/exportProcess"),
+        "status": Target("GET", f"{API}/exportProcess/[^/]+"),
+        "download": Target("GET", "/file/export/[^/]+/(?!exportStatus\\.zip$)[^/]+"),
+        # OCC's record of an export is its status file (the "meta" link).
+        "log": Target("GET", "/file/export/[^/]+/exportStatus\\.zip"),
+    }
 
     def __init__(
         self,

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import formatdate
 from typing import Any, ClassVar
@@ -28,6 +29,7 @@ from airflow_provider_exports.testing.emulator import (
     Emulator,
     Export,
     Step,
+    Target,
     TokenBook,
     bearer,
     json_error,
@@ -198,6 +200,48 @@ class PersoniumEmulator(Emulator):
         Step("importation in progress", 81),
         Step("ready"),
     ]
+
+    neutral_states: ClassVar[Mapping[str, str]] = {
+        "pending": "ready",
+        "running": "exportation in progress",
+        "succeeded": "ready",
+        "failed": "ready",
+    }
+    neutral_import_states: ClassVar[Mapping[str, str]] = {
+        "pending": "ready",
+        "running": "importation in progress",
+        "succeeded": "ready",
+        "failed": "import failed",
+    }
+    #: The code a neutral ``failed`` step without one gets (a failed snapshot file creation).
+    failure_code = "PR500-SV-0001"
+    fault_targets: ClassVar[Mapping[str, Target | str]] = {
+        "login": Target("POST", "/[^/]+/__token"),
+        "start": Target("POST", "/[^/]+/__(export|import)"),
+        "status": Target("GET", "/[^/]+/__(export|import)"),
+        "download": Target("GET", "/[^/]+/__snapshot/[^/]+\\.zip"),
+        "log": "Personium keeps no export log; the log task reads the export's status (on='status')",
+    }
+
+    def vendor_steps(self, script: Iterable[Step], job: str = "export") -> list[Step]:
+        """Neutral words in Personium's states: a ``failed`` export is a ``ready`` with a code, and
+        an export only finishes after it ran, so a script that ends before any ``running`` step
+        gets one."""
+        words = list(script)
+        table = self.neutral_import_states if job == "import" else self.neutral_states
+        out: list[Step] = []
+        ran = False
+        for step in words:
+            word = step.state
+            if word in ("succeeded", "failed") and not ran:
+                out.append(Step(table["running"], 0))
+            if word == "failed" and job == "export":
+                step = replace(step, code=step.code or self.failure_code)
+            if word in table:
+                step = replace(step, state=table[word])
+            ran = ran or step.state in (self.neutral_states["running"], self.neutral_import_states["running"])
+            out.append(step)
+        return super().vendor_steps(out, job)
 
     tokens = _OfDefaultCell()
     refresh_tokens = _OfDefaultCell()
@@ -520,6 +564,7 @@ class PersoniumEmulator(Emulator):
             return error(404, "PR404-DV-0001", f"Resource not found. [{name}.zip].")
         with self.lock:
             script = self.scripts.popleft() if self.scripts else list(self.default_import_script)
+        script = self.vendor_steps(script, job="import")
         job = Export(export_id=name, script=script, payload=body, file_name=f"{name}.zip")
         cell.imports[name] = job
         cell.current_import = job
