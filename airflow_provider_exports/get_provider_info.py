@@ -19,6 +19,35 @@ _CROSS_ORIGIN = {
     "schema": {"type": ["boolean", "null"], "default": False},
 }
 
+#: Every connection type's network fields (transport/network.py reads them; docs/connections.md,
+#: "Networks"). Empty means: what the environment says (HTTPS_PROXY, REQUESTS_CA_BUNDLE...).
+_NETWORK: dict[str, Any] = {
+    "verify": {
+        "label": "Verify TLS certificates",
+        "description": "Off only for a test system: the traffic, credentials included, could be "
+        "read and changed on the way. To trust a private or corporate CA, use CA bundle.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "ca_bundle": {
+        "label": "CA bundle",
+        "description": "The CA certificates to trust instead of the system's: a PEM file's path on "
+        "every worker and triggerer, or the PEM text itself.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "proxy": {
+        "label": "Proxy",
+        "description": "http://[user:password@]proxy.example:3128 for every request of this "
+        "connection (https:// for a TLS proxy). Empty: HTTPS_PROXY / HTTP_PROXY, if set.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "no_proxy": {
+        "label": "No proxy for",
+        "description": "Hosts reached directly, comma-separated: example.com (and its "
+        "subdomains), 10.0.0.0/8, host:8443, or * for all.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
 #: Huawei Cloud regions offered as suggestions in the Region field (any region ID can be typed).
 _HUAWEI_REGIONS = [
     "cn-north-4",
@@ -127,6 +156,7 @@ def _connection_types() -> list[dict[str, Any]]:
             "hook-class-name": vendor.hook_class,
             "hook-name": vendor.hook_name,
             **forms[vendor.conn_type],
+            "conn-fields": {**forms[vendor.conn_type]["conn-fields"], **_NETWORK},
         }
         for vendor in VENDORS
     ]

@@ -149,7 +149,10 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONPATH": str(ROOT / "benchmarks"),
+            # The caller's PYTHONPATH stays first: a before/after run imports the old tree.
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, (os.environ.get("PYTHONPATH"), str(ROOT / "benchmarks")))
+            ),
         }
     )
     env.update(extra)

@@ -113,10 +113,10 @@ def main(spec_path: str) -> None:
     transfer: dict[str, float] = {}
     download = hook.download
 
-    def timed_download(export_id: str, sink: IO[bytes]) -> int:
+    def timed_download(export_id: str, sink: IO[bytes], *args: Any) -> int:
         began, cpu, tcpu = time.monotonic(), time.process_time(), time.thread_time()
         try:
-            return download(export_id, sink)
+            return download(export_id, sink, *args)
         finally:
             transfer["ended"] = time.monotonic()
             transfer["seconds"] = transfer["ended"] - began

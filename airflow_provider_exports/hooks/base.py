@@ -16,6 +16,7 @@ from airflow.sdk import BaseHook, Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_exports.errors import ExportConfigError, ExportError
+from airflow_provider_exports.progress import TransferProgress
 from airflow_provider_exports.status import ExportStatus
 from airflow_provider_exports.transport import Authenticator, Endpoint, Op, Request, RetryPolicy
 from airflow_provider_exports.transport.network import Network
@@ -309,11 +310,12 @@ class ExportHook(BaseHook, abc.ABC):
         transport = await self.async_transport()
         return await transport.run(self.status_op(export_id))
 
-    def download(self, export_id: str, sink: IO[bytes]) -> int:
-        """Stream the finished export's file into ``sink``; returns the byte count."""
+    def download(self, export_id: str, sink: IO[bytes], progress: TransferProgress | None = None) -> int:
+        """Stream the finished export's file into ``sink``; returns the byte count. ``progress``
+        (optional) counts the bytes and learns the file's size from the vendor's answer."""
         transport = self.sync_transport()
         request = transport.run(self.download_op(export_id))
-        return transport.download(request, sink)
+        return transport.download(request, sink, progress)
 
     def fetch_log(self, export_id: str) -> str:
         """The export's log as text."""
@@ -400,10 +402,15 @@ async def _lookup_connection(conn_id: str) -> Connection:
 
 def explain(exc: ExportError) -> str:
     """A person-readable cause for a failed connection test."""
-    from airflow_provider_exports.errors import ExportAuthError, ExportRequestError, TransientError
+    from airflow_provider_exports.errors import (
+        ExportAuthError,
+        ExportNetworkError,
+        ExportRequestError,
+        TransientError,
+    )
 
     detail = str(exc)
-    if isinstance(exc, ExportRequestError):
+    if isinstance(exc, (ExportRequestError, ExportNetworkError)):
         # The message test_connection() returns names the vendor already.
         detail = detail.removeprefix(f"{exc.vendor}: ")
     if isinstance(exc, ExportRequestError) and exc.status == 403:

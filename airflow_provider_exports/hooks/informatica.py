@@ -28,6 +28,7 @@ from airflow_provider_exports.errors import (
     ExportResponseError,
 )
 from airflow_provider_exports.hooks.base import ExportHook, _truthy
+from airflow_provider_exports.progress import TransferProgress
 from airflow_provider_exports.status import (
     ExportState,
     ExportStatus,
@@ -430,10 +431,10 @@ class InformaticaHook(ExportHook):
             "GET", f"{API}/export/{path_segment(export_id)}/package", f"download export {export_id!r}"
         )
 
-    def download(self, export_id: str, sink: IO[bytes]) -> int:
+    def download(self, export_id: str, sink: IO[bytes], progress: TransferProgress | None = None) -> int:
         """Stream the package; a refusal reads like the other IICS errors (code: message)."""
         try:
-            return super().download(export_id, sink)
+            return super().download(export_id, sink, progress)
         except ExportRequestError as exc:
             readable = package_error(exc)
             if readable is exc:

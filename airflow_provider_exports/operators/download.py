@@ -15,6 +15,7 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow_provider_exports.files import download_verified, safe_extract
 from airflow_provider_exports.hooks import export_hook
 from airflow_provider_exports.hooks.base import ExportHook
+from airflow_provider_exports.progress import DEFAULT_EVERY, TransferProgress
 from airflow_provider_exports.waiting import require_export_id
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class DownloadExportOperator(BaseOperator):
     :param extract_to: also unzip into this local folder (members with absolute paths or
         ``..`` are refused).
     :param verify_zip: check zip integrity (default: when the file looks like a zip).
+    :param progress_interval: seconds between progress lines in the task log (bytes, percent,
+        rate, time left) while the file downloads or uploads; 0 for the final lines only.
 
     The task's return value is the destination, as a string. A fixed destination is this task's
     Asset outlet. A templated one is only known at run time: pass
@@ -70,6 +73,7 @@ class DownloadExportOperator(BaseOperator):
         extract_to: str | None = None,
         verify_zip: bool | None = None,
         hook_params: dict[str, Any] | None = None,
+        progress_interval: float = DEFAULT_EVERY,
         **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs and "{{" not in str(destination):
@@ -82,6 +86,7 @@ class DownloadExportOperator(BaseOperator):
         self.extract_to = extract_to
         self.verify_zip = verify_zip
         self.hook_params = dict(hook_params or {})
+        self.progress_interval = progress_interval
         self._size: int | None = None
 
     @functools.cached_property
@@ -94,9 +99,7 @@ class DownloadExportOperator(BaseOperator):
             target = str(self._to_object_storage(export_id))
         else:
             path = _local_path(self.destination)
-            size = download_verified(
-                path, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip
-            )
+            size = self._download(export_id, path)
             self.log.info("Downloaded export %r: %d bytes to %s", export_id, size, path)
             self._size = size
             if self.extract_to:
@@ -105,6 +108,15 @@ class DownloadExportOperator(BaseOperator):
             target = str(path)
         self._emit_asset(context, target)
         return target
+
+    def _download(self, export_id: str, path: Path) -> int:
+        """The export into ``path``, verified, with progress lines; its size."""
+        progress = TransferProgress(f"Export {export_id!r}", self.log, every=self.progress_interval)
+        size = download_verified(
+            path, lambda fh: self.hook.download(export_id, fh, progress), check_zip=self.verify_zip
+        )
+        progress.finish("downloaded")
+        return size
 
     def _emit_asset(self, context: Any, target: str) -> None:
         """For a templated destination, attach the concrete file's Asset to each AssetAlias outlet."""
@@ -120,15 +132,16 @@ class DownloadExportOperator(BaseOperator):
         )
         with tempfile.TemporaryDirectory(prefix="export-download-") as tmp_dir:
             local = Path(tmp_dir) / dest.name
-            size = download_verified(
-                local, lambda fh: self.hook.download(export_id, fh), check_zip=self.verify_zip
-            )
+            size = self._download(export_id, local)
             staging = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.part"
+            upload = TransferProgress(f"Upload to {dest}", self.log, every=self.progress_interval, total=size)
             try:
                 with local.open("rb") as src, staging.open("wb") as out:  # type: ignore[no-untyped-call]
                     while chunk := src.read(8 * 1024 * 1024):
                         out.write(chunk)
+                        upload.advance(len(chunk))
                 staging.rename(dest)
+                upload.finish("uploaded")
             except BaseException:
                 if staging.exists():
                     staging.unlink()

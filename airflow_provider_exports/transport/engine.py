@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 from airflow_provider_exports.errors import (
@@ -23,6 +23,7 @@ from airflow_provider_exports.errors import (
     ExportRequestError,
     TransientError,
 )
+from airflow_provider_exports.progress import TransferProgress
 from airflow_provider_exports.transport.auth import CREDENTIALS, Credential, CredentialCache, Endpoint
 from airflow_provider_exports.transport.model import Op, Request, Response, resolve_url
 from airflow_provider_exports.transport.network import NetworkProblem, Route, network_error, problem_in
@@ -299,10 +300,16 @@ class Engine:
                 self.policy.log_retry(request, failures, exc, pause)
             yield Sleep(pause)
 
-    def fetch(self, request: Request, sink: IO[bytes]) -> Program[int]:
+    def fetch(
+        self, request: Request, sink: IO[bytes], progress: TransferProgress | None = None
+    ) -> Program[int]:
         """Stream a file into ``sink``, resuming with ``Range`` after a cut where the server
-        allows; the byte count. Fails if the announced length is not reached after all retries."""
+        allows; the byte count. Fails if the announced length is not reached after all retries.
+        ``progress`` counts the bytes and is told the whole size once an answer gives it."""
         state = _DownloadState()
+        if progress is not None:
+            state.progress = progress
+            sink = cast(IO[bytes], progress.counting(sink))
         relogged = False
         while True:
             cred = (yield from self.credential()) if request.authenticate else None
@@ -405,6 +412,8 @@ class Engine:
             state.total = (int(length) + state.written) if length and length.isdigit() else None
             state.resumable = (answer.header("Accept-Ranges") or "").lower() == "bytes"
             state.validator = answer.header("ETag") or answer.header("Last-Modified")
+            if state.progress is not None:
+                state.progress.expect(state.total)
 
     # ---- credentials and URLs ----------------------------------------------------------------------
 
@@ -503,12 +512,15 @@ class _DownloadState:
         self.total: int | None = None
         self.resumable = False
         self.validator: str | None = None
+        self.progress: TransferProgress | None = None
 
 
 def _restart(sink: IO[bytes], state: _DownloadState) -> None:
     sink.seek(0)
     sink.truncate()
     state.written = 0
+    if state.progress is not None:
+        state.progress.restart()
 
 
 def _content_range_start(value: str | None) -> int | None:

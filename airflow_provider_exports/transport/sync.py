@@ -15,6 +15,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_exports.errors import TransientError
+from airflow_provider_exports.progress import TransferProgress
 from airflow_provider_exports.transport.bodies import MAX_BODY, too_large, wants_body
 from airflow_provider_exports.transport.engine import (
     BodyCut,
@@ -114,9 +115,9 @@ class SyncTransport(Engine):
         """One request's final answer (credentials, redirects, retries, re-login)."""
         return self.drive(self.exchange(request))
 
-    def download(self, request: Request, sink: IO[bytes]) -> int:
+    def download(self, request: Request, sink: IO[bytes], progress: TransferProgress | None = None) -> int:
         """Stream a file into ``sink`` (see :meth:`Engine.fetch`); the byte count."""
-        return self.drive(self.fetch(request, sink))
+        return self.drive(self.fetch(request, sink, progress))
 
     # ---- the loop --------------------------------------------------------------------------------
 

@@ -21,20 +21,26 @@ from airflow_provider_exports.testing.emulator import Emulator  # noqa: E402
 
 from .connections_page import ConnectionsPage, ConnectionValues, FormSpec, snapshot  # noqa: E402
 
-_HUAWEI = {"auth_type", "region", "project_id", "domain", "iam_endpoint", "allow_cross_origin_auth"}
+#: Every type's network fields (docs/connections.md, "Networks").
+_NETWORK = {"allow_cross_origin_auth", "verify", "ca_bundle", "proxy", "no_proxy"}
+_HUAWEI = {"auth_type", "region", "project_id", "domain", "iam_endpoint"} | _NETWORK
 #: What each vendor's connection needs: the standard fields shown, and the extra fields.
 NEEDED: dict[str, tuple[set[str], set[str]]] = {
-    "oracle_commerce": ({"host", "password"}, {"allow_cross_origin_auth"}),
-    "informatica_iics": ({"host", "login", "password"}, {"allow_cross_origin_auth"}),
+    "oracle_commerce": ({"host", "password"}, _NETWORK),
+    "informatica_iics": ({"host", "login", "password"}, _NETWORK),
     "personium": (
         {"host", "login", "password"},
-        {"access_token", "refresh_token", "request_key", "allow_cross_origin_auth"},
+        {"access_token", "refresh_token", "request_key"} | _NETWORK,
     ),
     "huawei_dataarts": ({"host", "login", "password"}, _HUAWEI | {"workspace_id"}),
     "huawei_workspace": ({"host", "login", "password"}, _HUAWEI),
 }
-#: Extra fields that hold secrets (masked as you type, redacted once saved).
-SECRET_EXTRAS = {"personium": {"access_token", "refresh_token"}}
+#: Extra fields that hold secrets (masked as you type, redacted once saved): the proxy URL may
+#: carry the proxy's password.
+SECRET_EXTRAS = {
+    conn_type: {"proxy"} | ({"access_token", "refresh_token"} if conn_type == "personium" else set())
+    for conn_type in NEEDED
+}
 
 
 def test_every_connection_type_has_a_form_spec() -> None:

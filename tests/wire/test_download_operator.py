@@ -167,3 +167,42 @@ def test_changed_file_restarts_from_zero_and_is_checked(
     ranges = [r.headers.get("Range") for r in emulator.requests_to("/file/")]
     assert ranges[0] is None and ranges[1] is not None and ranges[1] != "bytes=0-"
     assert fallbacks == []
+
+
+def test_progress_lines_for_the_download_and_the_upload(
+    occ_emulator: OracleCommerceEmulator, export_conn: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A line per due moment (here every chunk: progress_interval is tiny), with the percent of
+    the announced length, the rate and the time left; then a final line for each step."""
+    conn_id = export_conn(occ_emulator)
+    content = os.urandom(6 * CHUNK)
+    occ_emulator.add_export("done-1", "succeeded", content=content, file_name="export.bin")
+    dest = ObjectStoragePath("memory://lake/progress/export.bin")
+    capfd.readouterr()
+    _op(conn_id, dest, progress_interval=1e-9).execute({})
+    out, err = capfd.readouterr()
+    lines = [_message(line) for line in (out + err).splitlines()]
+    download = [m for m in lines if m.startswith("Export 'done-1': ")]
+    assert len(download) >= 5, lines
+    assert any(" of 3.00 MiB (" in m and "%)" in m and "/s" in m and "left" in m for m in download)
+    assert download[-1].startswith("Export 'done-1': downloaded 3.00 MiB in ")
+    assert download[-1].endswith("/s on average)")
+    upload = [m for m in lines if m.startswith(f"Upload to {dest}: ")]
+    assert upload and upload[-1].startswith(f"Upload to {dest}: uploaded 3.00 MiB in ")
+
+
+def test_no_progress_lines_between_intervals(
+    finished: tuple[str, OracleCommerceEmulator], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    conn_id, _ = finished
+    capfd.readouterr()
+    _op(conn_id, str(tmp_path / "export.zip"), progress_interval=3600).execute({})
+    out, err = capfd.readouterr()
+    lines = [m for m in map(_message, (out + err).splitlines()) if m.startswith("Export 'done-1': ")]
+    assert len(lines) == 1 and " downloaded " in lines[0]
+
+
+def _message(line: str) -> str:
+    """A structlog console line's message: what follows the level, before the logger's name."""
+    _, found, rest = line.partition("[info     ] ")
+    return rest.split(" [airflow.")[0].strip() if found else ""
