@@ -102,7 +102,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         )
         try:
             _wait_until_up(proc, url, log)
-            yield ApiServer(url=url, log=log)
+            yield ApiServer(url=url, log=log, home=home)
         finally:
             _stop(proc)
 

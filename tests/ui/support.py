@@ -97,10 +97,12 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class ApiServer:
-    """A running ``airflow api-server``: its base URL and the file it logs to."""
+    """A running ``airflow api-server``: its base URL, the file it logs to, and its AIRFLOW_HOME
+    (whose SQLite DB a test can run DAGs into, for the server to show)."""
 
     url: str
     log: Path
+    home: Path | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """``(status, JSON body)`` of a call to the server's REST API."""
