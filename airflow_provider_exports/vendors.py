@@ -27,6 +27,12 @@ class Vendor:
     fixture: str
     #: Its page under docs/.
     docs_page: str
+    #: Its API lists finished exports: ``ExportAvailableTrigger`` can watch it (the hook has an
+    #: ``available_op``; docs/event_driven.md says why the others cannot be watched).
+    watchable: bool = False
+    #: Its listing leaves out an export once its file was downloaded, so a download needs no
+    #: acknowledgement (``acknowledge_download``) to keep it from being delivered again.
+    marks_downloads: bool = False
 
     @property
     def default_conn_id(self) -> str:
@@ -37,6 +43,11 @@ class Vendor:
     def example_dag(self) -> str:
         """The example DAG's id, also its file name under example_dags/."""
         return f"{self.conn_type}_export"
+
+    @property
+    def watch_example_dag(self) -> str | None:
+        """The event-driven example DAG's id (and file name), for a watchable vendor."""
+        return f"{self.conn_type}_watch" if self.watchable else None
 
 
 VENDORS: tuple[Vendor, ...] = (
@@ -63,6 +74,7 @@ VENDORS: tuple[Vendor, ...] = (
         emulator="airflow_provider_exports.testing.personium:PersoniumEmulator",
         fixture="personium_emulator",
         docs_page="personium.md",
+        watchable=True,
     ),
     Vendor(
         conn_type="huawei_dataarts",
@@ -79,5 +91,7 @@ VENDORS: tuple[Vendor, ...] = (
         emulator="airflow_provider_exports.testing.huawei:WorkspaceEmulator",
         fixture="workspace_emulator",
         docs_page="huawei.md",
+        watchable=True,
+        marks_downloads=True,
     ),
 )

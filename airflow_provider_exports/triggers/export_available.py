@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Connection types whose vendor API lists finished exports (``vendors.Vendor.watchable``).
+#: Default seconds after which an unacknowledged, still listed export is delivered again.
 DEFAULT_REDELIVER_AFTER = 6 * 3600.0
 #: After a failure retrying cannot fix, the watcher lists again only this much later.
 DEFAULT_RECHECK_AFTER = 900.0
@@ -281,7 +281,7 @@ class ExportAvailableTrigger(BaseEventTrigger):
         return STATE_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:16]
 
     async def _load(self) -> Deliveries:
-        stores = self.asset_state_store
+        stores = getattr(self, "asset_state_store", None)  # Airflow 3.3+ sets it
         if stores is None:
             log.warning(
                 "Export watcher on connection %r has no asset state store (it needs an Airflow 3.3+ "
@@ -308,7 +308,7 @@ class ExportAvailableTrigger(BaseEventTrigger):
         return record
 
     async def _save(self, record: Deliveries, forgotten: Iterable[str] = ()) -> None:
-        stores = self.asset_state_store
+        stores = getattr(self, "asset_state_store", None)  # Airflow 3.3+ sets it
         if stores is None:
             return
         await stores.aset(self.state_key, record.to_json())
@@ -316,7 +316,7 @@ class ExportAvailableTrigger(BaseEventTrigger):
             await stores.adelete(ACK_PREFIX + key)
 
     async def _acknowledged(self, record: Deliveries, export: AvailableExport) -> bool:
-        stores = self.asset_state_store
+        stores = getattr(self, "asset_state_store", None)  # Airflow 3.3+ sets it
         if stores is None or await stores.aget(ACK_PREFIX + export.key) is None:
             return False
         record.acknowledged.add(export.key)
@@ -340,13 +340,25 @@ def export_events(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -
     return list(found.values())
 
 
+def safe_file_name(payload: Mapping[str, Any]) -> str:
+    """The event's file name as one safe path segment (a vendor's name is not trusted as a path):
+    characters other than ``A-Z a-z 0-9 . _ -`` become ``_``, and it never starts with a dot."""
+    name = str(payload.get("name") or payload.get("export_id") or "export")
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name.rsplit("/", 1)[-1]).lstrip(".")
+    return cleaned[:200] or "export"
+
+
 def acknowledge_download(context: Mapping[str, Any]) -> None:
     """``on_success_callback`` of a download task fed by a watcher: records that the export it
     downloaded (its rendered ``export_id``) arrived, so it is never delivered again.
 
-    The task needs the watched asset in its ``inlets`` (that is where the record lives). Only
-    needed where the vendor does not mark downloads itself (Personium); harmless elsewhere.
+    The task needs the watched asset in its ``inlets`` (that is where the record lives). Vendors
+    whose listing drops downloaded exports (``Vendor.marks_downloads``: Workspace) need none, and
+    get none.
     """
+    from airflow_provider_exports.vendors import VENDORS
+
+    self_marking = {vendor.conn_type for vendor in VENDORS if vendor.marks_downloads}
     task = context.get("task")
     export_id = str(getattr(task, "export_id", "") or "")
     stores = context.get("asset_state_store")
@@ -359,6 +371,8 @@ def acknowledge_download(context: Mapping[str, Any]) -> None:
             payload = extra.get("payload") if isinstance(extra, Mapping) else None
             if not isinstance(payload, Mapping) or str(payload.get("export_id")) != export_id:
                 continue
+            if payload.get("vendor") in self_marking:
+                continue  # the vendor's listing drops it once downloaded
             key = payload.get("delivery_key")
             if not key:
                 continue

@@ -99,3 +99,22 @@ def test_the_suite_covers_it(vendor: Vendor) -> None:
         p for p in (ROOT / "tests" / "integration").glob("test_*.py") if vendor.example_dag in p.read_text()
     ]
     assert integration, f"no integration test runs {vendor.example_dag}"
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=IDS)
+def test_watching_is_declared_where_the_api_lists_exports(vendor: Vendor) -> None:
+    hook = hook_class_for(vendor.conn_type)
+    assert vendor.watchable == callable(getattr(hook, "available_op", None)), "watchable vs available_op"
+    assert vendor.watchable or not vendor.marks_downloads
+    # The event-driven page says for every vendor whether (and why not) it can be watched.
+    assert f"`{vendor.conn_type}`" in _text("docs/event_driven.md"), "not in docs/event_driven.md"
+    if not vendor.watchable:
+        assert vendor.watch_example_dag is None
+        return
+    assert vendor.watch_example_dag is not None
+    dag_text = _text(f"example_dags/{vendor.watch_example_dag}.py")
+    assert f'dag_id="{vendor.watch_example_dag}"' in dag_text and vendor.default_conn_id in dag_text
+    assert "ExportAvailableTrigger(" in dag_text and "DownloadExportOperator" in dag_text
+    marks = (vendor.fixture, vendor.emulator.partition(":")[2], f'make_emulator("{vendor.conn_type}"')
+    assert any(m in _text("tests/wire/test_export_watch.py") for m in marks), "no wire test watches it"
+    assert vendor.watch_example_dag in _text("tests/stack/test_event_driven.py"), "no stack test runs it"
