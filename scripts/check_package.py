@@ -2,7 +2,9 @@
 Airflow version, and check that Airflow sees the provider and every example DAG parses.
 
 ``--tests`` also runs the unit, wire and OCC integration tests against the installed wheel (not
-the source tree), which is how CI covers the oldest supported Airflow.
+the source tree), which is how CI covers the oldest supported Airflow. ``--user-project`` also
+installs pytest and runs docs/testing.md's example project (its whole-file code blocks, written
+into an empty folder) with nothing else set up.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +31,8 @@ COMPAT_PINS = {
     "3.2": ["fastapi==0.136.3", "pydantic==2.14.4", "cadwyn==7.0.0", "svcs<26"],
 }
 SMOKE_TESTS = ["tests/unit", "tests/integration/test_oracle_commerce_dag.py"]
+#: docs/testing.md's code blocks that are whole files start with a comment naming their path.
+DOC_FILE_HEADER = re.compile(r"#\s+([\w.-]+(?:/[\w.-]+)*\.\w+)\s*")
 
 
 def run(cmd: list[str], **kw: object) -> str:
@@ -48,10 +53,62 @@ def json_output(text: str) -> list[dict[str, object]]:
     return data
 
 
+def user_project_files(markdown: str) -> dict[str, str]:
+    """The files a Markdown page shows whole: fenced blocks whose first line is ``# <path>``."""
+    files: dict[str, str] = {}
+    for block in re.findall(r"^```[\w-]*\n(.*?)^```", markdown, flags=re.M | re.S):
+        first, _, _ = block.partition("\n")
+        match = DOC_FILE_HEADER.fullmatch(first)
+        if match:
+            if match.group(1) in files:
+                sys.exit(f"docs/testing.md shows {match.group(1)} twice")
+            files[match.group(1)] = block
+    return files
+
+
+def check_user_project(venv: Path, work: Path) -> None:
+    """docs/testing.md's example, as a user would have it: its files in an empty folder, pytest
+    run there with the wheel installed and nothing else set up (no Airflow home, no DB, no
+    variables), and no Airflow home left in the user's home folder afterwards."""
+    files = user_project_files((ROOT / "docs" / "testing.md").read_text())
+    if not any(name.startswith("tests/") for name in files) or not any(
+        name.startswith("dags/") for name in files
+    ):
+        sys.exit(f"docs/testing.md shows no DAG and test files (found {sorted(files)})")
+    project, home = work / "user-project", work / "user-home"
+    home.mkdir()
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    print(f"==> the user project of docs/testing.md: {', '.join(sorted(files))}", flush=True)
+    dropped = ("AIRFLOW", "EXPORTS_", "PYTHON", "VIRTUAL_ENV", "PYTEST")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(HOME=str(home), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print(proc.stdout + proc.stderr, flush=True)
+    if proc.returncode != 0:
+        sys.exit(f"the user project of docs/testing.md failed (pytest exit {proc.returncode})")
+    if (home / "airflow").exists():
+        sys.exit("the user project's tests wrote an Airflow home into the user's home folder")
+    print("    the user project's tests pass as written", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--airflow", default="3.3.2", help="Airflow version to install the wheel with")
     parser.add_argument("--tests", action="store_true", help="also run the smoke tests on the wheel")
+    parser.add_argument(
+        "--user-project",
+        action="store_true",
+        help="also run docs/testing.md's example project with the wheel and pytest",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="exports-package-check-"))
@@ -67,7 +124,8 @@ def main() -> None:
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         extras = "[test]" if args.tests else ""
         pins = COMPAT_PINS.get(".".join(args.airflow.split(".")[:2]), [])
-        run([*pip, f"{wheel}{extras}", f"apache-airflow=={args.airflow}", *pins])
+        user = ["pytest"] if args.user_project else []
+        run([*pip, f"{wheel}{extras}", f"apache-airflow=={args.airflow}", *pins, *user])
 
         env = {
             **os.environ,
@@ -103,6 +161,8 @@ def main() -> None:
             )
             if code != 0:
                 sys.exit(f"smoke tests failed on Airflow {version} (exit {code})")
+        if args.user_project:
+            check_user_project(venv, work)
         print(f"==> package check passed on Airflow {version}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,11 @@ def main() -> None:
     step("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]])
     # The wheel, installed into fresh venvs: the newest Airflow, and the oldest supported one
     # with the smoke tests run against the installed wheel.
-    step("package check, Airflow 3.3.2", [sys.executable, "scripts/check_package.py", "--airflow", "3.3.2"])
+    # --user-project: docs/testing.md's example project, run with pytest in that fresh venv.
+    step(
+        "package check, Airflow 3.3.2",
+        [sys.executable, "scripts/check_package.py", "--airflow", "3.3.2", "--user-project"],
+    )
     step(
         "package check, Airflow 3.2.2",
         [sys.executable, "scripts/check_package.py", "--airflow", "3.2.2", "--tests"],

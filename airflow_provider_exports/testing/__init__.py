@@ -1,4 +1,5 @@
-"""Vendor emulators and pytest fixtures, shipped so users can test their own DAGs offline.
+"""Vendor emulators, a DAG runner and pytest fixtures, shipped so users can test their own DAGs
+offline (docs/testing.md).
 
 ``EMULATORS`` maps connection types to emulator classes (from ``vendors.VENDORS``), by import
 path so that importing this package stays cheap; :func:`emulator_class` resolves one.
@@ -8,7 +9,15 @@ from __future__ import annotations
 
 import importlib
 
-from airflow_provider_exports.testing.emulator import Emulator, Export, Fault, Step, steps
+from airflow_provider_exports.testing.emulator import Emulator, Export, Fault, Step, Target, steps
+from airflow_provider_exports.testing.runner import (
+    DagRunError,
+    DagRunResult,
+    Deferral,
+    TaskError,
+    TaskResult,
+    run_dag,
+)
 from airflow_provider_exports.vendors import VENDORS
 
 EMULATORS: dict[str, str] = {vendor.conn_type: vendor.emulator for vendor in VENDORS}
@@ -21,4 +30,19 @@ def emulator_class(conn_type: str) -> type[Emulator]:
     return cls
 
 
-__all__ = ["EMULATORS", "Emulator", "Export", "Fault", "Step", "emulator_class", "steps"]
+__all__ = [
+    "EMULATORS",
+    "DagRunError",
+    "DagRunResult",
+    "Deferral",
+    "Emulator",
+    "Export",
+    "Fault",
+    "Step",
+    "Target",
+    "TaskError",
+    "TaskResult",
+    "emulator_class",
+    "run_dag",
+    "steps",
+]
