@@ -61,12 +61,21 @@ class TransferProgress:
         self.total = total
         self.done = 0
         self._clock = clock
-        self._began = clock()
-        self._next_line = self._began + every
+        # The clock starts with the transfer (the size known or the first bytes in), not with
+        # the calls that find the file: rate and time left are the transfer's own.
+        self._began: float | None = None
+        self._next_line = 0.0
+
+    def _start(self) -> float:
+        if self._began is None:
+            self._began = self._clock()
+            self._next_line = self._began + self.every
+        return self._began
 
     def expect(self, total: int | None) -> None:
-        """The transfer's whole size, if known."""
+        """The transfer's whole size, if known (its answer arrived: the clock starts)."""
         self.total = total
+        self._start()
 
     def restart(self) -> None:
         """The transfer starts again from its first byte."""
@@ -75,6 +84,7 @@ class TransferProgress:
     def advance(self, count: int) -> None:
         """``count`` more bytes moved; a line if one is due."""
         self.done += count
+        self._start()
         if self.every > 0:
             now = self._clock()
             if now >= self._next_line:
@@ -83,7 +93,7 @@ class TransferProgress:
 
     def line(self, now: float) -> str:
         """Where the transfer stands at ``now``."""
-        elapsed = max(now - self._began, 1e-9)
+        elapsed = max(now - self._start(), 1e-9)
         rate = self.done / elapsed
         text = f"{self.what}: {size(self.done)}"
         if self.total:
@@ -95,7 +105,7 @@ class TransferProgress:
 
     def finish(self, verb: str = "done") -> str:
         """The final line (logged, and returned): total, average rate and time taken."""
-        elapsed = max(self._clock() - self._began, 1e-9)
+        elapsed = max(self._clock() - self._start(), 1e-9)
         text = (
             f"{self.what}: {verb} {size(self.done)} in {duration(elapsed)} "
             f"({size(self.done / elapsed)}/s on average)"

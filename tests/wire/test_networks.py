@@ -83,6 +83,16 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyProxy]:
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def open_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyProxy]:
+    """A proxy that asks for no credentials."""
+    if not Path(TINYPROXY).exists():
+        pytest.skip("the proxy tests need Debian's tinyproxy (.ci/run installs it)")
+    running = TinyProxy(tmp_path_factory.mktemp("open-proxy")).start()
+    yield running
+    running.stop()
+
+
 def check(hook: ExportHook, runner: str) -> str:
     """The vendor's read-only check call (login first), with one runner; its message."""
     if runner == "requests":
@@ -173,6 +183,29 @@ def test_the_connection_proxy_carries_every_request(
         assert check(hook, runner)
     assert wait_for(lambda: proxy.connects_to(port) > before), proxy.log_text()[-2000:]
     assert PROXY_PASSWORD not in caplog.text
+
+
+@needs_tinyproxy
+@pytest.mark.parametrize("conn_type", CONN_TYPES)
+@RUNNERS
+def test_a_proxy_without_authentication(
+    tls_emulators: dict[str, Emulator], ca: TestCA, open_proxy: TinyProxy, conn_type: str, runner: str
+) -> None:
+    emulator = tls_emulators[conn_type]
+    port = int(emulator.url.rsplit(":", 1)[1])
+    before = open_proxy.connects_to(port)
+    assert check(tls_hook(emulator, ca_bundle=str(ca.path), proxy=open_proxy.url), runner)
+    assert wait_for(lambda: open_proxy.connects_to(port) > before), open_proxy.log_text()[-2000:]
+
+
+@needs_tinyproxy
+@RUNNERS
+def test_no_proxy_credentials_where_the_proxy_wants_them_is_a_407(
+    tls_emulators: dict[str, Emulator], ca: TestCA, proxy: TinyProxy, runner: str
+) -> None:
+    hook = tls_hook(tls_emulators["huawei_dataarts"], ca_bundle=str(ca.path), proxy=proxy.url)
+    error, _ = failure(hook, runner)
+    assert error.kind == "proxy_auth" and "the proxy answered HTTP 407" in str(error)
 
 
 @needs_tinyproxy
