@@ -285,7 +285,7 @@ class Engine:
                 if problem.kind != "unknown_host" or failures >= 1 or self.policy.attempts < 2:
                     seen = None
                     if problem.wants_certificate:
-                        seen = yield PeerCertificate(problem.host, problem.port, problem.route)
+                        seen = yield PeerCertificate(problem.host, problem.port, problem.peer_route)
                     trust = self.endpoint.network.trust()
                     raise network_error(self.vendor, request.what, problem, trust, seen) from None
                 failures += 1

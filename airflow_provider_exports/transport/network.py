@@ -298,13 +298,22 @@ class NetworkProblem(Exception):
     """A runner's report of a failure that retrying will not fix (an unknown host only after
     one retry): the engine turns it into an :class:`ExportNetworkError` that says the fix."""
 
-    def __init__(self, kind: ProblemKind, detail: str, host: str, port: int, route: Route) -> None:
+    def __init__(
+        self, kind: ProblemKind, detail: str, host: str, port: int, route: Route, *, at_proxy: bool = False
+    ) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
+        #: Who failed: the vendor's host, or (``at_proxy``) the proxy's.
         self.host = host
         self.port = port
         self.route = route
+        self.at_proxy = at_proxy
+
+    @property
+    def peer_route(self) -> Route:
+        """How to reach the party that failed: the proxy directly, or the vendor as the call went."""
+        return Route(None) if self.at_proxy else self.route
 
     @property
     def wants_certificate(self) -> bool:
@@ -329,9 +338,24 @@ def problem_in(exc: BaseException, url: str, route: Route) -> NetworkProblem | N
     if found is None:
         return None
     kind, detail = found
-    if kind == "proxy_auth" and route.proxy is not None:
+    at_proxy = route.proxy is not None and (kind == "proxy_auth" or _failed_at_proxy(exc, route.proxy))
+    if at_proxy and route.proxy is not None:
         host, port = _host_port(route.proxy.url)
-    return NetworkProblem(kind, detail, host, port, route)
+    return NetworkProblem(kind, detail, host, port, route, at_proxy=at_proxy)
+
+
+def _failed_at_proxy(exc: BaseException, proxy: Proxy) -> bool:
+    """Whether a TLS failure was the https:// proxy's own handshake, not the vendor's through it:
+    urllib3 wraps what fails before the proxy is connected in a ``ProxyError``; aiohttp names the
+    proxy's host and port in its connection key."""
+    host, port = _host_port(proxy.url)
+    for error in _chain(exc):
+        if type(error).__name__ == "ProxyError":
+            return True
+        key = error.args[0] if error.args else None
+        if getattr(key, "host", None) == host and getattr(key, "port", None) == port:
+            return True
+    return False
 
 
 def _find_problem(exc: BaseException) -> tuple[ProblemKind, str] | None:
@@ -402,7 +426,11 @@ def network_error(
 ) -> ExportNetworkError:
     """The error a person reads: what failed, what was seen, and which option fixes it."""
     where = f"{problem.host}:{problem.port}"
-    via = f" through the proxy {problem.route.proxy.described()}" if problem.route.proxy else ""
+    via = ""
+    if problem.at_proxy and problem.kind != "proxy_auth":
+        where = f"the proxy {where}"
+    elif problem.route.proxy is not None:
+        via = f" through the proxy {problem.route.proxy.described()}"
     shown = ""
     if seen is not None:
         shown = (

@@ -66,7 +66,9 @@ class _TrustAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # The vendor through the tunnel and an https:// proxy itself: one trust, as aiohttp has.
         proxy_kwargs.setdefault("ssl_context", self._context)
+        proxy_kwargs.setdefault("proxy_ssl_context", self._context)
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from airflow_provider_exports.testing.tls import Issued, TestCA
 
-__all__ = ["TINYPROXY", "Issued", "TestCA", "TinyProxy", "free_port"]
+__all__ = ["STUNNEL", "TINYPROXY", "Issued", "TestCA", "TinyProxy", "TlsFront", "free_port"]
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+STUNNEL = shutil.which("stunnel") or "/usr/bin/stunnel"
 
 
 def free_port() -> int:
@@ -94,3 +95,53 @@ class TinyProxy:
     def connects_to(self, port: int) -> int:
         """How many CONNECT requests to ``127.0.0.1:port`` the proxy has logged."""
         return self.log_text().count(f"CONNECT 127.0.0.1:{port} ")
+
+
+class TlsFront:
+    """Debian's stunnel in front of a port: TLS on its own port, plain TCP behind (an https://
+    proxy, as a corporate proxy that speaks TLS to its clients is)."""
+
+    def __init__(self, folder: Path, backend_port: int, issued: Issued) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = free_port()
+        self.config = folder / "stunnel.conf"
+        self.config.write_text(
+            "\n".join(
+                [
+                    "foreground = yes",
+                    "pid =",
+                    f"output = {folder / 'stunnel.log'}",
+                    "[front]",
+                    f"accept = 127.0.0.1:{self.port}",
+                    f"connect = 127.0.0.1:{backend_port}",
+                    f"cert = {issued.cert}",
+                    f"key = {issued.key}",
+                ]
+            )
+            + "\n"
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> TlsFront:
+        self._proc = subprocess.Popen(
+            [STUNNEL, str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"stunnel exited: {(self.folder / 'stunnel.log').read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("stunnel did not start listening within 20 s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            self._proc.wait(10)

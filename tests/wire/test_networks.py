@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from network_support import TINYPROXY, Issued, TestCA, TinyProxy
+from network_support import STUNNEL, TINYPROXY, Issued, TestCA, TinyProxy, TlsFront
 from wire_support import FAST, RUNNERS, wire_hook
 
 from airflow_provider_exports.errors import ExportNetworkError
@@ -91,6 +91,32 @@ def open_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyProxy]:
     running = TinyProxy(tmp_path_factory.mktemp("open-proxy")).start()
     yield running
     running.stop()
+
+
+needs_stunnel = pytest.mark.skipif(
+    not Path(STUNNEL).exists(), reason="the https:// proxy tests need Debian's stunnel4 (.ci/run installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def tls_proxies(
+    tmp_path_factory: pytest.TempPathFactory, ca: TestCA, open_proxy: TinyProxy
+) -> Iterator[tuple[TlsFront, TlsFront]]:
+    """Two https:// proxies in front of the open proxy: one with a certificate from the test CA,
+    one from a CA nobody here trusts."""
+    if not Path(STUNNEL).exists():
+        pytest.skip("the https:// proxy tests need Debian's stunnel4 (.ci/run installs it)")
+    folder = tmp_path_factory.mktemp("tls-proxies")
+    stranger = TestCA(folder, name="Stranger CA")
+    fronts = (
+        TlsFront(folder / "trusted", open_proxy.port, ca.issue("proxy.test", ips=("127.0.0.1",))).start(),
+        TlsFront(
+            folder / "untrusted", open_proxy.port, stranger.issue("proxy.test", ips=("127.0.0.1",))
+        ).start(),
+    )
+    yield fronts
+    for front in fronts:
+        front.stop()
 
 
 def check(hook: ExportHook, runner: str) -> str:
@@ -196,6 +222,42 @@ def test_a_proxy_without_authentication(
     before = open_proxy.connects_to(port)
     assert check(tls_hook(emulator, ca_bundle=str(ca.path), proxy=open_proxy.url), runner)
     assert wait_for(lambda: open_proxy.connects_to(port) > before), open_proxy.log_text()[-2000:]
+
+
+@needs_stunnel
+@needs_tinyproxy
+@RUNNERS
+def test_an_https_proxy_is_trusted_as_the_connection_says(
+    tls_emulators: dict[str, Emulator],
+    ca: TestCA,
+    open_proxy: TinyProxy,
+    tls_proxies: tuple[TlsFront, TlsFront],
+    runner: str,
+) -> None:
+    emulator = tls_emulators["personium"]
+    port = int(emulator.url.rsplit(":", 1)[1])
+    before = open_proxy.connects_to(port)
+    trusted, _ = tls_proxies
+    hook = tls_hook(emulator, ca_bundle=str(ca.path), proxy=f"https://127.0.0.1:{trusted.port}")
+    assert check(hook, runner)
+    assert wait_for(lambda: open_proxy.connects_to(port) > before)
+
+
+@needs_stunnel
+@needs_tinyproxy
+@RUNNERS
+def test_an_untrusted_https_proxy_is_named_as_the_one_not_trusted(
+    tls_emulators: dict[str, Emulator], ca: TestCA, tls_proxies: tuple[TlsFront, TlsFront], runner: str
+) -> None:
+    _, untrusted = tls_proxies
+    hook = tls_hook(
+        tls_emulators["personium"], ca_bundle=str(ca.path), proxy=f"https://127.0.0.1:{untrusted.port}"
+    )
+    error, _ = failure(hook, runner)
+    text = str(error)
+    assert error.kind == "certificate" and error.host == "127.0.0.1"
+    assert f"the TLS certificate of the proxy 127.0.0.1:{untrusted.port} is not trusted" in text
+    assert "issued by CN=Stranger CA" in text
 
 
 @needs_tinyproxy
