@@ -169,6 +169,7 @@ class ExportAvailableTrigger(BaseEventTrigger):
         async with pooled_session():
             hook: ExportHook | None = None
             while True:
+                began = time.monotonic()
                 pause = interval
                 try:
                     if hook is None:
@@ -199,7 +200,8 @@ class ExportAvailableTrigger(BaseEventTrigger):
                         "conn_id": conn_id,
                         "exports": [export.to_json() for export in exports],
                     }
-                await asyncio.sleep(pause)
+                # One listing per interval, however long the listing took (at most one).
+                await asyncio.sleep(max(0.0, pause - (time.monotonic() - began)))
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """Turn listings into one event per export this watcher has not delivered."""

@@ -13,7 +13,13 @@ from airflow_provider_exports.available import AvailableExport, Deliveries, matc
 from airflow_provider_exports.errors import ExportConfigError
 from airflow_provider_exports.hooks.huawei.workspace import parse_available
 from airflow_provider_exports.hooks.personium import parse_snapshot_listing
-from airflow_provider_exports.triggers.export_available import ExportAvailableTrigger, export_events
+from airflow_provider_exports.triggers.export_available import (
+    ACK_PREFIX,
+    ExportAvailableTrigger,
+    acknowledge_download,
+    export_events,
+    safe_file_name,
+)
 
 A = AvailableExport("a", "a.zip", 10, version="v1")
 B = AvailableExport("b", "b.zip", 20, version="v1")
@@ -220,3 +226,63 @@ def test_export_events_reads_each_export_once_from_triggering_events() -> None:
     }
     assert export_events(events) == [one, two]
     assert export_events(None) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"name": "users_20261201.xlsx"}, "users_20261201.xlsx"),
+        ({"name": "../../etc/passwd"}, "passwd"),
+        ({"name": "..\\evil name.zip"}, "_evil_name.zip"),
+        ({"name": ".hidden"}, "hidden"),
+        ({"name": "", "export_id": "t-1"}, "t-1"),
+        ({"name": "..."}, "export"),
+    ],
+)
+def test_safe_file_name_is_one_plain_path_segment(payload: dict[str, str], expected: str) -> None:
+    assert safe_file_name(payload) == expected
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = value
+
+
+class _Stores:
+    def __init__(self, inlets: dict[str, _Store]) -> None:
+        self.inlets = inlets
+
+    def __getitem__(self, asset: str) -> _Store:
+        return self.inlets[asset]
+
+
+class _Task:
+    def __init__(self, export_id: str) -> None:
+        self.export_id = export_id
+
+
+def test_acknowledge_download_records_only_the_task_s_own_export_of_vendors_that_mark_nothing() -> None:
+    snapshots, other = _Store(), _Store()
+    events = {
+        "snapshots": [
+            _Event({"payload": {"vendor": "personium", "export_id": "nightly_1", "delivery_key": "k1"}}),
+            _Event({"payload": {"vendor": "personium", "export_id": "nightly_2", "delivery_key": "k2"}}),
+        ],
+        "workspace": [
+            _Event({"payload": {"vendor": "huawei_workspace", "export_id": "nightly_1", "delivery_key": "w"}})
+        ],
+        "not_an_inlet": [
+            _Event({"payload": {"vendor": "personium", "export_id": "nightly_1", "delivery_key": "k3"}})
+        ],
+    }
+    context = {
+        "task": _Task("nightly_1"),
+        "triggering_asset_events": events,
+        "asset_state_store": _Stores({"snapshots": snapshots, "workspace": other}),
+    }
+    acknowledge_download(context)
+    assert list(snapshots.values) == [ACK_PREFIX + "k1"]
+    assert other.values == {}  # Workspace drops a downloaded task from its listing itself
