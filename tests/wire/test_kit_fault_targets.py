@@ -201,3 +201,26 @@ def test_a_word_the_vendor_lacks_is_a_clear_error(
     with pytest.raises(ValueError, match=re.escape(f"has no {word!r} state; its neutral words are pending")):
         emulator.script_next("running", word)
     assert not emulator.scripts
+
+
+def test_dataarts_truncate_on_download_needs_times_2(make_emulator: Callable[..., Emulator]) -> None:
+    """As docs/testing.md says: the download task asks export-result for the state, then for the
+    file; times=2 cuts the file, and the hook asks for it again (the file is smaller than the
+    runner's first whole read, so there is nothing to resume from)."""
+    emulator = make_emulator("huawei_dataarts")
+    emulator.inject(Fault("truncate", after_bytes=64 * 1024, on="download", times=2))
+    hook = wire_hook(emulator)
+    export_id = hook.start_export(PAYLOADS["huawei_dataarts"])
+    while not hook.get_status(export_id).is_terminal:
+        pass
+    sink = io.BytesIO()
+    hook.download(export_id, sink)
+
+    assert sink.getvalue() == emulator.exports[export_id].content
+    assert len(emulator.faulted("download")) == 2 and not emulator.faults
+    cut = emulator.faulted("download")[-1]
+    # By identity: the state check and the file request are equal records.
+    after = emulator.requests[next(i for i, r in enumerate(emulator.requests) if r is cut) + 1 :]
+    # The cut download was retried: the whole file again.
+    assert [r.path.rsplit("/", 1)[-1] for r in after] == ["export-result"]
+    assert all(r.fault is None for r in after)
