@@ -1,7 +1,8 @@
 """Real parts for the network tests: the test kit's certificate authority (made at run time) and
 Debian's ``tinyproxy``, a forward proxy started on loopback and stopped by the fixture.
 
-Imported as ``from network_support import ...`` (pytest puts this folder on ``sys.path``).
+Imported as ``from network_support import ...`` by the wire and integration tests (pytest puts
+tests/ on ``sys.path``: it has no ``__init__.py``).
 """
 
 from __future__ import annotations
