@@ -29,7 +29,46 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class TinyProxy:
+class _Daemon:
+    """A program in the foreground, in its own process group, listening on ``port`` of loopback."""
+
+    name = "daemon"
+    port: int
+    folder: Path
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _spawn(self) -> None:
+        self._proc = subprocess.Popen(
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.folder / "stderr.log", "wb"),  # noqa: SIM115 - the child owns it
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {(self.folder / 'stderr.log').read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start listening within 20 s")
+
+    def stop(self) -> None:
+        proc = getattr(self, "_proc", None)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+class TinyProxy(_Daemon):
     """tinyproxy on loopback, in the foreground, logging every request it handles."""
 
     def __init__(self, folder: Path, *, user: str | None = None, password: str | None = None) -> None:
@@ -53,7 +92,6 @@ class TinyProxy:
             lines.append(f"BasicAuth {user} {password}")
         self.config = folder / "tinyproxy.conf"
         self.config.write_text("\n".join(lines) + "\n")
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -62,33 +100,15 @@ class TinyProxy:
     def url_with(self, user: str, password: str) -> str:
         return f"http://{user}:{password}@127.0.0.1:{self.port}"
 
+    name = "tinyproxy"
+
+    def command(self) -> list[str]:
+        return [TINYPROXY, "-d", "-c", str(self.config)]
+
     def start(self) -> TinyProxy:
         self.log.touch()
-        self._proc = subprocess.Popen(
-            [TINYPROXY, "-d", "-c", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.folder / "stderr.log", "wb"),  # noqa: SIM115 - the child owns it
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"tinyproxy exited: {(self.folder / 'stderr.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("tinyproxy did not start listening within 20 s")
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(10)
+        self._spawn()
+        return self
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -98,7 +118,7 @@ class TinyProxy:
         return self.log_text().count(f"CONNECT 127.0.0.1:{port} ")
 
 
-class TlsFront:
+class TlsFront(_Daemon):
     """Debian's stunnel in front of a port: TLS on its own port, plain TCP behind (an https://
     proxy, as a corporate proxy that speaks TLS to its clients is)."""
 
@@ -122,27 +142,12 @@ class TlsFront:
             )
             + "\n"
         )
-        self._proc: subprocess.Popen[bytes] | None = None
+
+    name = "stunnel"
+
+    def command(self) -> list[str]:
+        return [STUNNEL, str(self.config)]
 
     def start(self) -> TlsFront:
-        self._proc = subprocess.Popen(
-            [STUNNEL, str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"stunnel exited: {(self.folder / 'stunnel.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("stunnel did not start listening within 20 s")
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            self._proc.wait(10)
+        self._spawn()
+        return self

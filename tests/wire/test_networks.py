@@ -320,13 +320,8 @@ def test_a_deferred_wait_on_an_untrusted_host_ends_within_one_interval(
         hook_params={"retry": {"attempts": FAST.attempts, "backoff": FAST.backoff}},
     )
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise AssertionError("the trigger ended without an event")
-
     began = time.monotonic()
-    event = asyncio.run(first_event())
+    event = first_event(trigger)
     took = time.monotonic() - began
     assert event["status"] == "error", event
     assert "is not trusted" in event["message"] and "ca_bundle" in event["message"]
@@ -416,14 +411,20 @@ def test_the_proxy_password_stays_out_of_trigger_kwargs_and_events(
     )
     assert "Pa55" not in json.dumps(trigger.serialize()[1])
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise AssertionError("no event")
-
-    event = asyncio.run(first_event())
+    event = first_event(trigger)
     assert event["status"] == "error" and "refused the credentials" in event["message"]
     assert "bad-Pa55" not in json.dumps(event)
+
+
+def first_event(trigger: ExportStatusTrigger) -> dict[str, Any]:
+    """The trigger's first event, as the triggerer would get it."""
+
+    async def _first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(_first())
 
 
 def wait_for(condition: Any, timeout: float = 10.0) -> bool:
