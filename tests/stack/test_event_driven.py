@@ -1,15 +1,16 @@
 """Event-driven pipelines on a real stack (issue 20): example_dags/huawei_workspace_watch.py and
 personium_watch.py, as shipped, with four more watchers on the same Workspace account
-(event_dags/more_workspace_watchers.py).
+(event_dags/more_workspace_watchers.py), on PostgreSQL.
 
-Three exports appear in each emulator, one after another, without any start call. Each must give
+Exports appear in each emulator, one after another, without any start call. Each must give
 exactly one DAG run of its asset's DAG, which downloads that export (hashes match the emulator's
-file). The only triggerer is SIGKILLed after the second exports were delivered, the third ones
-appear while it is dead, and it is restarted: the third ones are delivered once, the first two
-never again (the Personium snapshots are still listed; only the watcher's record in the asset
-state store keeps them from firing again). The five Workspace watchers cost one listing request
-per interval at the emulator.
-"""
+file). First with one triggerer: it is SIGKILLed after the second exports were delivered, the
+third ones appear while it is dead, and it is restarted: the third ones are delivered once, the
+first two never again (the Personium snapshots are still listed; only the watcher's record in the
+asset state store keeps them from firing again). Then with two: a second triggerer joins, the
+first (holding every watcher) is SIGKILLed, the fifth exports appear, and the survivor takes the
+watchers over and delivers them once. The five Workspace watchers cost one listing request per
+interval at the emulator, on each triggerer that held them."""
 
 from __future__ import annotations
 
@@ -100,8 +101,108 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _kill(stack: AirflowStack, index: int) -> int:
+    """SIGKILL triggerer ``index`` and its children (as a lost machine); its job id."""
+    pid = stack.triggerer(index).pid
+    assert pid is not None
+    tree = psutil.Process(pid).children(recursive=True)
+    dead_job = stack.kill_triggerer(index)
+    _, survivors = psutil.wait_procs(tree, timeout=30)
+    assert all(p.status() == psutil.STATUS_ZOMBIE for p in survivors), survivors
+    return dead_job
+
+
+class Scenario:
+    """The stack, the two emulators, and what the test made appear in them."""
+
+    def __init__(
+        self,
+        stack: AirflowStack,
+        workspace: WorkspaceEmulator,
+        personium: PersoniumEmulator,
+        downloads: Path,
+    ) -> None:
+        self.stack = stack
+        self.workspace = workspace
+        self.personium = personium
+        self.downloads = downloads
+        self.made: dict[str, list[tuple[str, bytes]]] = {"workspace": [], "personium": []}
+
+    def appear(self, round_no: int) -> None:
+        """One new export in each emulator, made outside the API (no start call)."""
+        export: Export = self.workspace.console_export("users", ready_after=1.0)
+        self.made["workspace"].append((export.export_id, export.content))
+        name = f"nightly_{round_no}"
+        self.made["personium"].append((name, self.personium.appear_snapshot(name)))
+
+    def round_done(self, count: int) -> bool:
+        return all(_finished(self.stack, dag_id, count) for dag_id in WATCH_DAGS)
+
+    def wait_round(self, count: int) -> None:
+        _until(f"{count} finished DAG runs per asset", lambda: self.round_done(count), self.stack)
+
+    def watchers_on(self, job_id: int) -> None:
+        _until(
+            f"triggerer job {job_id} to hold the six watchers",
+            lambda: [t["triggerer_id"] for t in self.stack.triggers()] == [job_id] * 6,
+            self.stack,
+        )
+
+    def nothing_more_fires(self, count: int) -> None:
+        """Five more listings of the cell (whose earlier snapshots stay listed) start no run."""
+        propfinds = _propfinds(self.personium)
+        _until(
+            "five more listings of the cell", lambda: _propfinds(self.personium) >= propfinds + 5, self.stack
+        )
+        for dag_id in WATCH_DAGS:
+            runs = _runs(self.stack, dag_id)
+            assert [(r["state"], r["run_type"]) for r in runs] == [("success", "asset_triggered")] * count, (
+                runs
+            )
+
+    def check_downloads(self) -> None:
+        """Each run was made for one event, of its own export, and downloaded exactly that file."""
+        for dag_id, vendor in WATCH_DAGS.items():
+            expected = dict(self.made[vendor])
+            delivered = []
+            for run in _runs(self.stack, dag_id):
+                [payload] = _payloads(self.stack, run["id"])
+                delivered.append(payload["export_id"])
+                conn_type = "huawei_workspace" if vendor == "workspace" else "personium"
+                assert (payload["vendor"], payload["conn_id"]) == (conn_type, f"{conn_type}_default")
+                assert payload["redelivered"] is False and payload["finished_at"]
+                folder = self.downloads / vendor
+                if vendor == "workspace":
+                    [path] = list((folder / payload["export_id"]).iterdir())
+                else:
+                    path = folder / payload["name"]
+                    assert payload["size"] == len(expected[payload["export_id"]])
+                assert _sha256(path.read_bytes()) == _sha256(expected[payload["export_id"]]), (dag_id, run)
+            assert delivered == [export_id for export_id, _ in self.made[vendor]], (dag_id, delivered)
+
+    def listing_rate(
+        self, label: str, since: tuple[int, float], until: tuple[int, float] | None = None
+    ) -> None:
+        """Five watchers, one account: about one listing per interval from ``since`` to ``until``
+        (marks; ``until`` defaults to now)."""
+        count0, t0 = since
+        count1, t1 = until or self.mark()
+        per_interval = (count1 - count0) / ((t1 - t0) / INTERVAL)
+        print(
+            f"Workspace listings {label}: {count1 - count0} in {t1 - t0:.1f} s "
+            f"= {per_interval:.2f} per {INTERVAL} s interval"
+        )
+        # One shared listing per interval is at most 1 (plus one at a window's edge); five
+        # separate ones would be about 5. A loaded machine runs the triggerer's loop late, so
+        # fewer is fine, but it must be listing.
+        assert per_interval >= 0.3 and count1 - count0 <= (t1 - t0) / INTERVAL + 1, (label, count1 - count0)
+
+    def mark(self) -> tuple[int, float]:
+        return len(_listings(self.workspace)), time.monotonic()
+
+
 @pytest.mark.timeout(900)
-def test_watched_exports_each_run_their_dag_once_across_a_triggerer_kill(
+def test_watched_exports_each_run_their_dag_once_across_triggerer_kills(
     airflow_stack: Callable[..., AirflowStack],
     workspace: WorkspaceEmulator,
     personium: PersoniumEmulator,
@@ -113,9 +214,10 @@ def test_watched_exports_each_run_their_dag_once_across_a_triggerer_kill(
         shutil.copy(ROOT / "example_dags" / name, dags / name)
     shutil.copy(Path(__file__).with_name("event_dags") / "more_workspace_watchers.py", dags)
     downloads = tmp_path / "downloads"
+    # PostgreSQL, so that a second triggerer can join later (SQLite allows one).
     stack = airflow_stack(
         dags,
-        database="sqlite",
+        database="postgres",
         triggerers=1,
         parallelism=4,
         env={
@@ -127,80 +229,32 @@ def test_watched_exports_each_run_their_dag_once_across_a_triggerer_kill(
     )
     for dag_id in (*WATCH_DAGS, "more_workspace_watchers"):
         stack.wait_for_dag(dag_id)
+    run = Scenario(stack, workspace, personium, downloads)
     # Six watchers (five on the Workspace account, one on the cell), and both accounts listed.
     _until("the six watcher triggers", lambda: len(stack.triggers()) == 6, stack)
     _until("the first listings", lambda: len(_listings(workspace)) >= 2 and _propfinds(personium) >= 2, stack)
-    first_listings = (len(_listings(workspace)), time.monotonic())
+    first_listings = run.mark()
 
-    made: dict[str, list[tuple[str, bytes]]] = {"workspace": [], "personium": []}
-
-    def _appear(round_no: int) -> None:
-        export: Export = workspace.console_export("users", ready_after=1.0)
-        made["workspace"].append((export.export_id, export.content))
-        name = f"nightly_{round_no}"
-        made["personium"].append((name, personium.appear_snapshot(name)))
-
-    def _round_done(count: int) -> bool:
-        return all(_finished(stack, dag_id, count) for dag_id in WATCH_DAGS)
-
+    # ---- one triggerer: 3 exports per vendor, SIGKILL and restart before the third -------------
     for round_no in (1, 2):
-        _appear(round_no)
-        _until(f"round {round_no}'s DAG runs to finish", lambda n=round_no: _round_done(n), stack)
-
-    # SIGKILL the only triggerer (as a lost machine), make the third exports appear while it is
-    # dead, then start it again: a new job takes the six watchers over.
-    old_pid = stack.triggerer(0).pid
-    assert old_pid is not None
-    old_tree = psutil.Process(old_pid).children(recursive=True)
-    at_kill = (len(_listings(workspace)), time.monotonic())
-    dead_job = stack.kill_triggerer(0)
-    _, survivors = psutil.wait_procs(old_tree, timeout=30)
-    assert all(p.status() == psutil.STATUS_ZOMBIE for p in survivors), survivors
-    _appear(3)
+        run.appear(round_no)
+        run.wait_round(round_no)
+    before_kill = run.mark()
+    dead_job = _kill(stack, 0)
+    run.appear(3)  # while no triggerer runs
     new_job = stack.restart_triggerer(0).job_id
     assert new_job is not None and new_job != dead_job
-    _until(
-        "the restarted triggerer to take the watchers over",
-        lambda: {t["triggerer_id"] for t in stack.triggers()} == {new_job},
-        stack,
-    )
-    taken_over = (len(_listings(workspace)), time.monotonic())
-    _until("round 3's DAG runs to finish", lambda: _round_done(3), stack)
+    run.watchers_on(new_job)
+    taken_over = run.mark()
+    run.wait_round(3)
+    run.nothing_more_fires(3)
+    run.check_downloads()
+    run.listing_rate("before the kill", first_listings, before_kill)
+    run.listing_rate("after the restart", taken_over)
 
-    # Nothing more fires: the first two rounds' snapshots are still in the cell's snapshot area,
-    # and the restarted triggerer keeps listing them.
-    propfinds = _propfinds(personium)
-    _until("five more listings of the cell", lambda: _propfinds(personium) >= propfinds + 5, stack)
-    for dag_id in WATCH_DAGS:
-        runs = _runs(stack, dag_id)
-        assert [(r["state"], r["run_type"]) for r in runs] == [("success", "asset_triggered")] * 3, runs
-
-    # Each run was made for one event, of its own export, and downloaded exactly that file.
-    for dag_id, vendor in WATCH_DAGS.items():
-        expected = dict(made[vendor])
-        delivered = []
-        for run in _runs(stack, dag_id):
-            [payload] = _payloads(stack, run["id"])
-            delivered.append(payload["export_id"])
-            assert (
-                payload["conn_id"]
-                == f"{'huawei_workspace' if vendor == 'workspace' else 'personium'}_default"
-            )
-            assert payload["redelivered"] is False and payload["finished_at"]
-            folder = downloads / vendor
-            files = (
-                list((folder / payload["export_id"]).iterdir())
-                if vendor == "workspace"
-                else [folder / payload["name"]]
-            )
-            [path] = files
-            assert _sha256(path.read_bytes()) == _sha256(expected[payload["export_id"]]), (dag_id, run)
-            if vendor == "personium":
-                assert payload["size"] == len(expected[payload["export_id"]])
-        assert delivered == [export_id for export_id, _ in made[vendor]], (dag_id, delivered)
     # Workspace marked each downloaded task, so its watcher's record is empty again; the cell's
     # snapshots stay listed, each recorded as delivered and acknowledged by its download task.
-    assert all(workspace.exports[task_id].extra.get("downloaded") for task_id, _ in made["workspace"])
+    assert all(workspace.exports[task_id].extra.get("downloaded") for task_id, _ in run.made["workspace"])
     records = {
         row["name"]: json.loads(row["value"])
         for row in stack.query(
@@ -216,20 +270,23 @@ def test_watched_exports_each_run_their_dag_once_across_a_triggerer_kill(
     acks = stack.query("SELECT key FROM asset_state_store WHERE key LIKE 'airflow_provider_exports.acked.%'")
     assert {row["key"].rpartition(".")[2] for row in acks} == personium_keys, acks
 
-    # Five watchers, one account: one listing per interval, before the kill and after the restart.
-    after_restart = (len(_listings(workspace)), time.monotonic())
-    for label, (count0, t0), (count1, t1) in (
-        ("before the kill", first_listings, at_kill),
-        ("after the restart", taken_over, after_restart),
-    ):
-        per_interval = (count1 - count0) / ((t1 - t0) / INTERVAL)
-        print(
-            f"Workspace listings {label}: {count1 - count0} in {t1 - t0:.1f} s "
-            f"= {per_interval:.2f} per {INTERVAL} s interval"
-        )
-        # One shared listing per interval is at most 1 (a listing takes a little time too, and the
-        # machine is busy); five separate ones would be about 5.
-        assert 0.4 <= per_interval <= 1.1, (label, count1 - count0, t1 - t0)
+    # ---- two triggerers: the one holding the watchers dies, the other takes them over ----------
+    second = stack.start_triggerer(1).job_id
+    assert second is not None
+    run.appear(4)
+    run.wait_round(4)
+    assert [t["triggerer_id"] for t in stack.triggers()] == [new_job] * 6  # Airflow keeps them there
+    _kill(stack, 0)
+    run.appear(5)  # while the survivor has not noticed yet
+    run.watchers_on(second)  # after [triggerer] triggerer_health_check_threshold (10 s here)
+    on_survivor = run.mark()
+    run.wait_round(5)
+    run.nothing_more_fires(5)
+    run.check_downloads()
+    run.listing_rate("on the surviving triggerer", on_survivor)
+    survivor_log = stack.triggerer(1).log_path.read_text(errors="replace")
+    assert "Export watcher on connection 'personium_default': export 'nightly_5'" in survivor_log
+    assert "export 'nightly_4'" not in survivor_log  # delivered by the first triggerer, not again
 
     # No credential in the events or the trigger rows.
     secrets = workspace.secrets() | personium.secrets()
