@@ -338,3 +338,63 @@ def test_rejected_credentials_stop_listing_with_a_clear_error_and_no_secret(
     assert f"Export watcher on connection {conn_id!r} stopped" in line and "PR400-AN-0017" in line
     assert "next attempt in 30 s" in line
     assert "revoked-Password-987" not in caplog.text and personium_emulator.password not in caplog.text
+
+
+def test_five_watchers_of_one_account_share_one_listing_per_interval(
+    workspace_emulator: WorkspaceEmulator, export_conn: Any
+) -> None:
+    """Through Airflow's own SharedStreamManager (as the triggerer runs them): five watchers with
+    different name patterns cost one listing per interval; run on their own, five."""
+    from airflow.triggers.shared_stream import SharedStreamManager
+
+    conn_id = export_conn(workspace_emulator)
+    interval = 0.2
+    kinds = ("users", "desktops", "desktop_connections", "user_metrics", "desktop_metrics")
+    for kind in kinds:
+        workspace_emulator.console_export(kind, file_name=f"{kind}_1.xlsx")
+
+    def _watchers() -> list[ExportAvailableTrigger]:
+        return [
+            _watcher(conn_id, poll_interval=interval, name_pattern=rf"{kind}_\d+\.xlsx") for kind in kinds
+        ]
+
+    async def _collect(watch: list[dict[str, Any]], events: Any) -> None:
+        async for event in events:
+            watch.append(event.payload)
+
+    async def _measure(shared: bool) -> tuple[int, float, list[list[dict[str, Any]]]]:
+        manager = SharedStreamManager()
+        triggers = _watchers()
+        seen: list[list[dict[str, Any]]] = [[] for _ in triggers]
+        tasks = []
+        for number, (trigger, watch) in enumerate(zip(triggers, seen, strict=True)):
+            trigger.asset_state_store = MemoryStore()  # type: ignore[assignment]
+            if shared:
+                stream = manager.subscribe(
+                    trigger_id=number, trigger=trigger, key=trigger.shared_stream_key()
+                )
+                events = trigger.filter_shared_stream(stream)
+            else:
+                events = trigger.run()
+            tasks.append(asyncio.create_task(_collect(watch, events)))
+        await until("each watcher's own export", lambda: all(len(w) == 1 for w in seen))
+        count0, t0 = _listing_count(workspace_emulator), time.monotonic()
+        await asyncio.sleep(15 * interval)
+        count, elapsed = _listing_count(workspace_emulator) - count0, time.monotonic() - t0
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if shared:
+            for number, trigger in enumerate(triggers):
+                await manager.unsubscribe(number, trigger.shared_stream_key())
+        return count, elapsed, seen
+
+    shared_count, shared_elapsed, seen = asyncio.run(_measure(shared=True))
+    assert [[e["name"] for e in watch] for watch in seen] == [[f"{kind}_1.xlsx"] for kind in kinds]
+    assert shared_count <= shared_elapsed / interval + 1, (shared_count, shared_elapsed)
+    alone_count, alone_elapsed = asyncio.run(_measure(shared=False))[:2]
+    print(
+        f"five watchers, {interval} s interval: shared {shared_count} listings in {shared_elapsed:.2f} s, "
+        f"on their own {alone_count} in {alone_elapsed:.2f} s"
+    )
+    assert alone_count >= 3 * shared_count * alone_elapsed / shared_elapsed
