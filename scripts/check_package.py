@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from airflow_provider_exports.vendors import VENDORS
@@ -100,6 +101,82 @@ def check_user_project(venv: Path, work: Path) -> None:
     print("    the user project's tests pass as written", flush=True)
 
 
+#: A user's DAG file: mypy must see the provider's types through py.typed (not Any).
+TYPED_USER_FILE = """\
+from airflow_provider_exports.operators import StartExportOperator
+from airflow_provider_exports.sensors.export_status import ExportStatusSensor
+
+start = StartExportOperator(task_id="start", conn_id="oracle_commerce_default", payload={})
+wait = ExportStatusSensor(task_id="wait", conn_id="oracle_commerce_default", export_id="x")
+reveal_type(wait.deferrable)
+reveal_type(wait.execute_complete)
+not_an_int: int = wait.conn_id
+"""
+
+
+def check_install_surface(
+    venv: Path, wheel: Path, pins: list[str], airflow_version: str, env: dict[str, str]
+) -> None:
+    """What a production install shows (issue 19): without the ``[openlineage]`` extra the
+    operators import and no OpenLineage is pulled in; with it, ``airflow providers list`` shows
+    both providers and ``airflow providers links`` the extra link; mypy on a user file sees the
+    sensor's types (py.typed)."""
+    started = time.monotonic()
+    python, airflow = str(venv / "bin" / "python"), str(venv / "bin" / "airflow")
+    has_ol = subprocess.run([python, "-c", "import airflow.providers.openlineage"], capture_output=True)
+    if has_ol.returncode != 0:
+        run(
+            [
+                python,
+                "-c",
+                "import airflow_provider_exports.operators, airflow_provider_exports.sensors.export_status, "
+                "airflow_provider_exports.lineage, airflow_provider_exports.links",
+            ],
+            env=env,
+        )
+        print("    without [openlineage]: no OpenLineage installed, the operators and sensor import")
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    run([*pip, f"{wheel}[openlineage]", f"apache-airflow=={airflow_version}", *pins, "mypy"])
+    listed = {
+        str(p["package_name"]): str(p["version"])
+        for p in json_output(run([airflow, "providers", "list", "-o", "json"], env=env))
+    }
+    for name in (PACKAGE, "apache-airflow-providers-openlineage"):
+        if name not in listed:
+            sys.exit(f"with [openlineage], `airflow providers list` does not show {name}: {sorted(listed)}")
+    ol = listed["apache-airflow-providers-openlineage"]
+    print(
+        f"==> airflow providers list: {PACKAGE} {listed[PACKAGE]}, apache-airflow-providers-openlineage {ol}"
+    )
+    links = run([airflow, "providers", "links", "-o", "json"], env=env)
+    if "airflow_provider_exports.links.ExportLink" not in links:
+        sys.exit(f"`airflow providers links` does not show ExportLink:\n{links[-2000:]}")
+    print("==> airflow providers links: airflow_provider_exports.links.ExportLink")
+    user = venv.parent / "typed-user"
+    user.mkdir()
+    (user / "user_dag.py").write_text(TYPED_USER_FILE)
+    proc = subprocess.run(
+        [python, "-m", "mypy", "--strict", "--no-incremental", "user_dag.py"],
+        cwd=user,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    print("==> mypy --strict user_dag.py (imports the sensor):\n" + proc.stdout, flush=True)
+    # Older mypy writes builtins.bool, newer bool.
+    expected = [
+        r'user_dag\.py:6: note: Revealed type is "(builtins\.)?bool"',
+        r'user_dag\.py:7: note: Revealed type is "def \(context: Any, event: (builtins\.)?dict\[',
+        r'user_dag\.py:8: error: Incompatible types in assignment \(expression has type "(builtins\.)?str", '
+        r'variable has type "(builtins\.)?int"\)',
+    ]
+    missing = [pattern for pattern in expected if not re.search(pattern, proc.stdout)]
+    if missing or "py.typed" in proc.stdout or "import-untyped" in proc.stdout:
+        sys.exit(f"mypy does not see the provider's types: missing {missing}")
+    took = time.monotonic() - started
+    print(f"    mypy sees the sensor's types through py.typed ({took:.0f} s for these checks)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--airflow", default="3.3.2", help="Airflow version to install the wheel with")
@@ -163,6 +240,8 @@ def main() -> None:
                 sys.exit(f"smoke tests failed on Airflow {version} (exit {code})")
         if args.user_project:
             check_user_project(venv, work)
+        if not args.tests:  # the oldest-Airflow run checks the wheel with [test]
+            check_install_surface(venv, wheel, pins, args.airflow, env)
         print(f"==> package check passed on Airflow {version}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
