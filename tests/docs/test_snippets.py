@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 import shlex
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
+from airflow_provider_exports import __version__
 from airflow_provider_exports.hooks import hook_class_for
 from airflow_provider_exports.operators import (
     DownloadExportOperator,
@@ -309,6 +311,20 @@ def test_shell_block_matches_the_code(block: Block) -> None:
     assert shell_problems(block.text) == [], block.where
 
 
+def test_shell_blocks_install_the_extras() -> None:
+    """The check above has something to check: the install commands, the image's included."""
+    installs = [
+        word
+        for block in _shell_blocks()
+        for command in _commands(block.text)
+        if command[0] in ("pip", "pip3")
+        for word in command
+        if word.startswith("airflow-provider-exports")
+    ]
+    assert f"airflow-provider-exports[openlineage]=={__version__}" in installs
+    assert "airflow-provider-exports[openlineage]" in installs
+
+
 def test_shell_blocks_define_every_default_connection() -> None:
     """The check above has something to check: the docs export each vendor's default id."""
     defined = {
@@ -318,6 +334,14 @@ def test_shell_blocks_define_every_default_connection() -> None:
         if name.startswith("AIRFLOW_CONN_")
     }
     assert defined == set(DEFAULT_CONN_IDS)
+
+
+@pytest.mark.parametrize("block", [b for b in _blocks() if b.lang == "json"], ids=lambda b: b.where)
+def test_json_block_parses_and_names_a_vendor(block: Block) -> None:
+    """JSON a user pastes (connections, payloads) is JSON, and a connection names a vendor's type."""
+    data = json.loads(block.text)
+    if isinstance(data, dict) and "conn_type" in data:
+        assert data["conn_type"] in DEFAULT_CONN_IDS.values(), block.where
 
 
 # ---- Airflow settings anywhere in the docs ---------------------------------------------------
