@@ -49,6 +49,8 @@ class Trust:
     ca_file: str | None = None
     ca_pem: str | None = field(default=None, repr=False)
     source: str = "the system trust store"
+    #: Whether the system store (with ``SSL_CERT_FILE``/``SSL_CERT_DIR``) is trusted besides.
+    with_system: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,14 +154,18 @@ class Network:
             if _PEM_MARK in self.ca_bundle:
                 return Trust(ca_pem=self.ca_bundle, source=source)
             return Trust(ca_file=self.ca_bundle, source=f"{source} ({self.ca_bundle})")
+        # The variables of requests users and of OpenSSL users both keep working: a bundle named
+        # by REQUESTS_CA_BUNDLE is trusted besides the system store, which honours SSL_CERT_FILE.
+        system = "the system trust store"
+        for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            if environ.get(name):
+                system = f"{name} ({environ[name]}) and the system trust store"
+                break
         for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
             value = environ.get(name)
             if value:
-                return Trust(ca_file=value, source=f"{name} ({value})")
-        for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
-            if environ.get(name):
-                return Trust(source=f"{name} ({environ[name]}) and the system trust store")
-        return Trust()
+                return Trust(ca_file=value, source=f"{name} ({value}) and {system}", with_system=True)
+        return Trust(source=system)
 
     def route(self, url: str, environ: Mapping[str, str] = os.environ) -> Route:
         """Whether ``url`` goes through a proxy, and which: the connection's (minus its

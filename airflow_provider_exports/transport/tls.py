@@ -28,16 +28,30 @@ def context_for(trust: Trust) -> ssl.SSLContext:
         return context
     if trust.ca_pem is not None:
         return ssl.create_default_context(cadata=trust.ca_pem)
-    if trust.ca_file is not None:
-        if os.path.isdir(trust.ca_file):
-            return ssl.create_default_context(capath=trust.ca_file)
-        return ssl.create_default_context(cafile=trust.ca_file)
+    if trust.ca_file is not None and not trust.with_system:
+        return _only(trust.ca_file)
     context = ssl.create_default_context()
     if not context.cert_store_stats().get("x509_ca") and not _has_ca_dir():
         import certifi
 
         context.load_verify_locations(cafile=certifi.where())
+    if trust.ca_file is not None:
+        _load(context, trust.ca_file)
     return context
+
+
+def _only(path: str) -> ssl.SSLContext:
+    """A context trusting only the CA file or directory at ``path``."""
+    if os.path.isdir(path):
+        return ssl.create_default_context(capath=path)
+    return ssl.create_default_context(cafile=path)
+
+
+def _load(context: ssl.SSLContext, path: str) -> None:
+    if os.path.isdir(path):
+        context.load_verify_locations(capath=path)
+    else:
+        context.load_verify_locations(cafile=path)
 
 
 def _has_ca_dir() -> bool:

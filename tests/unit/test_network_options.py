@@ -52,8 +52,11 @@ def test_the_connection_ca_bundle_wins_over_the_environment() -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     trust = network(ca_bundle=pem).trust({"REQUESTS_CA_BUNDLE": "/etc/env.pem"})
     assert trust.ca_pem == pem.strip() and trust.source == "the ca_bundle of connection 'c'"
-    env = network().trust({"REQUESTS_CA_BUNDLE": "/etc/env.pem"})
-    assert env.ca_file == "/etc/env.pem" and env.source.startswith("REQUESTS_CA_BUNDLE")
+    env = network().trust({"REQUESTS_CA_BUNDLE": "/etc/env.pem", "SSL_CERT_FILE": "/etc/ssl.pem"})
+    assert env.ca_file == "/etc/env.pem" and env.with_system  # both variables keep working
+    assert env.source == (
+        "REQUESTS_CA_BUNDLE (/etc/env.pem) and SSL_CERT_FILE (/etc/ssl.pem) and the system trust store"
+    )
     assert network(verify=False).trust({"REQUESTS_CA_BUNDLE": "/x"}).verify is False
 
 

@@ -389,10 +389,17 @@ def test_the_environment_applies_when_the_connection_says_nothing(
 
 
 @RUNNERS
-def test_ssl_cert_file_still_works(
-    tls_emulators: dict[str, Emulator], ca: TestCA, runner: str, monkeypatch: pytest.MonkeyPatch
+def test_ssl_cert_file_still_works_beside_requests_ca_bundle(
+    tls_emulators: dict[str, Emulator],
+    ca: TestCA,
+    runner: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    """Both variables are honoured at once (a machine may set REQUESTS_CA_BUNDLE for everything
+    and SSL_CERT_FILE for one service): their CAs are trusted together."""
     monkeypatch.setenv("SSL_CERT_FILE", str(ca.path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TestCA(tmp_path, name="Unrelated CA").path))
     assert check(tls_hook(tls_emulators["informatica_iics"]), runner)
 
 
