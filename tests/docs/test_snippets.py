@@ -280,13 +280,14 @@ def _command_problems(words: list[str]) -> list[str]:
     program = words[0]
     if program in ("pip", "pip3") or words[:3] == ["python", "-m", "pip"]:
         for word in words:
-            match = re.fullmatch(r"airflow-provider-exports\[([\w,-]+)\](?:[=<>!~].*)?", word)
-            if match:
-                for extra in match.group(1).split(","):
-                    if extra not in _extras():
-                        problems.append(
-                            f"pip install names extra {extra!r}; pyproject has {sorted(_extras())}"
-                        )
+            match = re.fullmatch(r"airflow-provider-exports(?:\[([\w,-]+)\])?(?:==([\w.]+))?", word)
+            if not match:
+                continue
+            for extra in (match.group(1) or "").split(","):
+                if extra and extra not in _extras():
+                    problems.append(f"pip install names extra {extra!r}; the package has {sorted(_extras())}")
+            if match.group(2) and match.group(2) != __version__:
+                problems.append(f"pip install pins {match.group(2)}, the package is {__version__}")
     elif program == "make":
         problems += [f"make {t}: no such target" for t in words[1:] if t not in _make_targets()]
     elif program.endswith("python") or program == "python3":
