@@ -8,7 +8,7 @@ file). First with one triggerer: it is SIGKILLed after the second exports were d
 third ones appear while it is dead, and it is restarted: the third ones are delivered once, the
 first two never again (the Personium snapshots are still listed; only the watcher's record in the
 asset state store keeps them from firing again). Then with two: a second triggerer joins, the
-first (holding every watcher) is SIGKILLed, the fifth exports appear, and the survivor takes the
+first (holding every watcher) is SIGKILLed, the fourth exports appear, and the survivor takes the
 watchers over and delivers them once. The five Workspace watchers cost one listing request per
 interval at the emulator, on each triggerer that held them."""
 
@@ -273,20 +273,18 @@ def test_watched_exports_each_run_their_dag_once_across_triggerer_kills(
     # ---- two triggerers: the one holding the watchers dies, the other takes them over ----------
     second = stack.start_triggerer(1).job_id
     assert second is not None
-    run.appear(4)
-    run.wait_round(4)
     assert [t["triggerer_id"] for t in stack.triggers()] == [new_job] * 6  # Airflow keeps them there
     _kill(stack, 0)
-    run.appear(5)  # while the survivor has not noticed yet
+    run.appear(4)  # while the survivor has not noticed yet
     run.watchers_on(second)  # after [triggerer] triggerer_health_check_threshold (10 s here)
     on_survivor = run.mark()
-    run.wait_round(5)
-    run.nothing_more_fires(5)
+    run.wait_round(4)
+    run.nothing_more_fires(4)
     run.check_downloads()
     run.listing_rate("on the surviving triggerer", on_survivor)
     survivor_log = stack.triggerer(1).log_path.read_text(errors="replace")
-    assert "Export watcher on connection 'personium_default': export 'nightly_5'" in survivor_log
-    assert "export 'nightly_4'" not in survivor_log  # delivered by the first triggerer, not again
+    assert "Export watcher on connection 'personium_default': export 'nightly_4'" in survivor_log
+    assert "export 'nightly_3'" not in survivor_log  # delivered by the first triggerer, not again
 
     # No credential in the events or the trigger rows.
     secrets = workspace.secrets() | personium.secrets()
