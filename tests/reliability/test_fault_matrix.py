@@ -16,8 +16,6 @@ import itertools
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 from fault_profiles import ODD_IDS, PROFILES, START_ROWS, Profile, sample_zip
 
-from airflow_provider_exports.testing import Fault, emulator_class
+from airflow_provider_exports.testing import DagRunError, Fault, emulator_class, run_dag
 from airflow_provider_exports.testing.emulator import Emulator, Recorded, Step, make_zip
 
 pytestmark = pytest.mark.integration
@@ -333,7 +331,7 @@ class MatrixRun:
 
     vendors: dict[str, VendorRun]
     state: str
-    tasks: dict[str, str]
+    tasks: dict[str, str | None]
     xcom: dict[str, Any]
     output: str
     seconds: float
@@ -395,30 +393,14 @@ def matrix(
                 "EXPORTS_DOWNLOAD_DIR": str(base / "downloads"),
             }
         )
-        started = time.monotonic()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "tests" / "integration" / "dagrun.py"),
-                str(DAG_FILE),
-                "fault_matrix",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **env},
-            timeout=900,
-            cwd=str(ROOT),
-        )
-        seconds = time.monotonic() - started
-        output = proc.stdout + "\n" + proc.stderr
-        line = next(
-            (ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("DAGRUN-RESULT ")), None
-        )
         OUTPUT.mkdir(parents=True, exist_ok=True)
-        (OUTPUT / "fault_matrix.log").write_text(output)
-        assert line is not None, f"DAG run printed no result (exit {proc.returncode}):\n{output[-6000:]}"
-        data = json.loads(line[len("DAGRUN-RESULT ") :])
-        yield MatrixRun(vendors, data["state"], data["tasks"], data["xcom"], output, seconds)
+        try:
+            result = run_dag("fault_matrix", dag_file=DAG_FILE, env=env, timeout=900, cwd=ROOT)
+        except DagRunError as exc:
+            (OUTPUT / "fault_matrix.log").write_text(str(exc))
+            raise
+        (OUTPUT / "fault_matrix.log").write_text(result.output)
+        yield MatrixRun(vendors, result.state, result.tasks, result.xcom, result.output, result.seconds)
     finally:
         for run in vendors.values():
             run.emulator.stop()
