@@ -14,9 +14,11 @@ from airflow_provider_exports.testing.runner import (
     DagRunError,
     DagRunResult,
     Deferral,
+    RunningDag,
     TaskError,
     TaskResult,
     run_dag,
+    start_dag,
 )
 from airflow_provider_exports.vendors import VENDORS
 
@@ -38,11 +40,13 @@ __all__ = [
     "Emulator",
     "Export",
     "Fault",
+    "RunningDag",
     "Step",
     "Target",
     "TaskError",
     "TaskResult",
     "emulator_class",
     "run_dag",
+    "start_dag",
     "steps",
 ]

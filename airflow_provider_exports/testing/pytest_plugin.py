@@ -30,8 +30,9 @@ import pytest
 
 from airflow_provider_exports.testing import emulator_class
 from airflow_provider_exports.testing.emulator import Emulator
-from airflow_provider_exports.testing.runner import DagRunResult
+from airflow_provider_exports.testing.runner import DagRunResult, RunningDag
 from airflow_provider_exports.testing.runner import run_dag as _run_dag
+from airflow_provider_exports.testing.runner import start_dag as _start_dag
 from airflow_provider_exports.vendors import VENDORS
 
 #: Set to a folder to keep the test Airflow home there (it is then not deleted).
@@ -118,6 +119,21 @@ class AirflowEnv:
             dag_file=dag_file,
             env={**self.env, **(env or {})},
             timeout=timeout,
+        )
+
+    def start_dag(
+        self,
+        dag: Any,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | str | None = None,
+        dag_file: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> RunningDag:
+        """Start a DAG run in this Airflow without waiting (see
+        :func:`airflow_provider_exports.testing.runner.start_dag`)."""
+        return _start_dag(
+            dag, conf=conf, logical_date=logical_date, dag_file=dag_file, env={**self.env, **(env or {})}
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -196,6 +197,22 @@ def run_dag(
     for this run only. A failed task is a result, not an exception; :class:`DagRunError` means
     the DAG could not be run at all.
     """
+    with start_dag(dag, conf=conf, logical_date=logical_date, dag_file=dag_file, env=env, cwd=cwd) as run:
+        return run.wait(timeout)
+
+
+def start_dag(
+    dag: Any,
+    *,
+    conf: Mapping[str, Any] | None = None,
+    logical_date: datetime | str | None = None,
+    dag_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> RunningDag:
+    """Start a DAG run as :func:`run_dag` does, without waiting: for tests that act while it
+    runs (send it a signal, watch its output). Use it as a context manager; ``wait()`` returns
+    the :class:`DagRunResult`."""
     if isinstance(dag, str):
         dag_id = dag
     elif hasattr(dag, "dag_id"):
@@ -208,46 +225,84 @@ def run_dag(
         when: str | None = stamp.isoformat()
     else:
         when = logical_date
-    with tempfile.TemporaryDirectory(prefix="exports-run-dag-") as work:
-        spec = {
-            "dag_id": dag_id,
-            "dag_file": str(Path(dag_file).resolve()) if dag_file else None,
-            "conf": dict(conf) if conf is not None else None,
-            "logical_date": when,
-            "result": str(Path(work) / "result.json"),
-        }
-        spec_path = Path(work) / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        log_path = Path(work) / "output.log"
-        started = time.monotonic()
-        with log_path.open("wb") as sink:
+    work = Path(tempfile.mkdtemp(prefix="exports-run-dag-"))
+    spec = {
+        "dag_id": dag_id,
+        "dag_file": str(Path(dag_file).resolve()) if dag_file else None,
+        "conf": dict(conf) if conf is not None else None,
+        "logical_date": when,
+        "result": str(work / "result.json"),
+    }
+    (work / "spec.json").write_text(json.dumps(spec))
+    return RunningDag(dag_id, work, {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}, cwd)
+
+
+class RunningDag:
+    """A DAG run in progress in its own interpreter (see :func:`start_dag`)."""
+
+    def __init__(
+        self, dag_id: str, work: Path, env: Mapping[str, str], cwd: str | os.PathLike[str] | None
+    ) -> None:
+        self.dag_id = dag_id
+        self._work = work
+        self._log = work / "output.log"
+        self._started = time.monotonic()
+        with self._log.open("wb") as sink:
             # A file, not a pipe: a run that prints a lot must not stall on a full pipe.
-            proc = subprocess.Popen(
-                [sys.executable, "-c", CHILD, str(spec_path)],
-                env=full_env,
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(work / "spec.json")],
+                env=dict(env),
                 cwd=str(cwd) if cwd else None,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-            try:
-                code = proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                output = log_path.read_text("utf-8", "replace")
-                raise DagRunError(
-                    f"the run of {dag_id!r} did not end within {timeout:.0f} s:\n{output[-6000:]}"
-                ) from None
-        seconds = time.monotonic() - started
-        output = log_path.read_text("utf-8", "replace")
-        result_path = Path(work) / "result.json"
+
+    @property
+    def output(self) -> str:
+        """What the run printed so far."""
+        return self._log.read_text("utf-8", "replace")
+
+    def running(self) -> bool:
+        """Whether the run's interpreter is still running."""
+        return self.process.poll() is None
+
+    def send_signal(self, signum: int) -> None:
+        """Send the run's interpreter a signal (``signal.SIGTERM`` reaches the running task)."""
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 600.0) -> DagRunResult:
+        """Wait for the run to end and return what it did; :class:`DagRunError` if it did not end
+        within ``timeout`` seconds (it is then killed) or could not run."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise DagRunError(
+                f"the run of {self.dag_id!r} did not end within {timeout:.0f} s:\n{self.output[-6000:]}"
+            ) from None
+        seconds = time.monotonic() - self._started
+        output = self.output
+        result_path = self._work / "result.json"
         if not result_path.exists():
-            raise DagRunError(f"the run of {dag_id!r} crashed (exit {code}):\n{output[-6000:]}")
+            raise DagRunError(f"the run of {self.dag_id!r} crashed (exit {code}):\n{output[-6000:]}")
         data = json.loads(result_path.read_text())
-    if "error" in data:
-        raise DagRunError(f"{data['error']}\n{output[-6000:]}")
-    return _result(data, output, code, seconds)
+        if "error" in data:
+            raise DagRunError(f"{data['error']}\n{output[-6000:]}")
+        return _result(data, output, code, seconds)
+
+    def close(self) -> None:
+        """Kill the run if it still runs, and remove its files."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self._work, ignore_errors=True)
+
+    def __enter__(self) -> RunningDag:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _result(data: Mapping[str, Any], output: str, code: int, seconds: float) -> DagRunResult:

@@ -8,11 +8,7 @@ task starts its own export whose ``fileName`` names the task (dags/start_wait_ti
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_exports.testing import Step
+from airflow_provider_exports.testing import RunningDag, Step
 from airflow_provider_exports.testing.emulator import Export
 from airflow_provider_exports.testing.oracle_commerce import OracleCommerceEmulator
+from airflow_provider_exports.testing.pytest_plugin import AirflowEnv
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).with_name("dags")
 DAG_FILE = str(DAGS / "start_wait_timeouts.py")
 PROCESS = "/ccadmin/v1/exportProcess"
@@ -162,47 +158,25 @@ def test_the_sensor_poke_timeout_says_what_it_last_saw(
 
 
 def _wait_for(
-    what: str,
-    proc: subprocess.Popen[bytes],
-    logs: Path,
-    done: Callable[[], bool],
-    seconds: float = DEADLINE_SECONDS,
+    what: str, run: RunningDag, done: Callable[[], bool], seconds: float = DEADLINE_SECONDS
 ) -> None:
     """Poll ``done()`` until it is true; fail (showing the run's output) if the run ends first
     or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
     while not done():
-        if proc.poll() is not None and not done():
-            pytest.fail(f"the DAG run ended before {what}:\n{logs.read_text()[-6000:]}")
+        if not run.running() and not done():
+            pytest.fail(f"the DAG run ended before {what}:\n{run.output[-6000:]}")
         if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"no {what} within {seconds} s:\n{logs.read_text()[-6000:]}")
+            pytest.fail(f"no {what} within {seconds} s:\n{run.output[-6000:]}")
         time.sleep(0.05)
 
 
-def _result_of(output: str) -> dict[str, Any]:
-    line = next((ln for ln in reversed(output.splitlines()) if ln.startswith("DAGRUN-RESULT ")), None)
-    assert line is not None, f"the DAG run printed no result:\n{output[-6000:]}"
-    data: dict[str, Any] = json.loads(line.removeprefix("DAGRUN-RESULT "))
-    return data
-
-
 def test_sigterm_mid_wait_cancels_the_started_export(
-    occ_emulator: OracleCommerceEmulator, airflow_db: Path, tmp_path: Path
+    occ_emulator: OracleCommerceEmulator, airflow_env: AirflowEnv
 ) -> None:
     """The real kill path: Airflow's task runner turns SIGTERM into ``on_kill()``."""
     occ_emulator.script_next(STUCK)
-    logs = tmp_path / "dagrun.log"
-    with logs.open("wb") as sink:
-        # Output to a file, not a pipe: a full pipe would stall the run while we wait for it.
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "integration" / "dagrun.py"), DAG_FILE, "start_killed"],
-            env={**os.environ, **_env(occ_emulator)},
-            cwd=str(ROOT),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with airflow_env.start_dag("start_killed", dag_file=DAG_FILE, env=_env(occ_emulator)) as run:
 
         def started_and_polled() -> bool:
             if not occ_emulator.exports:
@@ -210,28 +184,23 @@ def test_sigterm_mid_wait_cancels_the_started_export(
             (export_id,) = occ_emulator.exports
             return bool(occ_emulator.requests_to(f"{PROCESS}/{export_id}"))
 
-        _wait_for("start and status poll", proc, logs, started_and_polled)
+        _wait_for("start and status poll", run, started_and_polled)
         (export_id,) = occ_emulator.exports
         assert _aborted_ids(occ_emulator) == []
-        proc.send_signal(signal.SIGTERM)
+        run.send_signal(signal.SIGTERM)
         # on_kill runs as the signal arrives; without it the wait would go on for minutes.
-        _wait_for("abort request", proc, logs, lambda: bool(_aborted_ids(occ_emulator)), seconds=30)
-        proc.wait(DEADLINE_SECONDS)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    output = logs.read_text()
+        _wait_for("abort request", run, lambda: bool(_aborted_ids(occ_emulator)), seconds=30)
+        result = run.wait(DEADLINE_SECONDS)
+    output = result.output
 
     assert _aborted_ids(occ_emulator) == [export_id], output[-4000:]
     export = occ_emulator.exports[export_id]
     assert export.cancelled
     assert (export.payload or {}).get("fileName") == "killed.zip"
     # on_kill only asked; the task itself then saw the export aborted and failed on that verdict.
-    result = _result_of(output)
-    assert result["tasks"] == {"killed": "failed"}, output[-4000:]
+    assert result.tasks == {"killed": "failed"}, output[-4000:]
     assert f"Export {export_id!r} did not succeed, vendor state 'aborted'" in output
-    assert not _markers(result["variables"], "start_killed")
+    assert not _markers(result.variables, "start_killed")
 
 
 def test_execution_timeout_cancels_the_started_export(
