@@ -151,17 +151,17 @@ def _airflow_template_db() -> Path:
     home: Path = _STATE["home"]
     template = home / "airflow.db.template"
     database = home / "airflow.db"
-    if not template.exists():
-        proc = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **_session_env(home, _STATE["dags"])},
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-        shutil.copyfile(database, template)
+    # Also on a kept home (EXPORTS_TEST_AIRFLOW_HOME): an existing DB is brought up to date.
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **_session_env(home, _STATE["dags"])},
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    shutil.copyfile(database, template)
     return template
 
 
