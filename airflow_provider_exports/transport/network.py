@@ -117,6 +117,8 @@ class Network:
     no_proxy: tuple[str, ...] = ()
     #: Names the connection in messages.
     where: str = "the connection"
+    #: Each origin's route, decided once per instance (a hook's life): a poll pays a dict lookup.
+    _routes: dict[str, Route] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @classmethod
     def from_extras(cls, get: Callable[[str], Any], where: str) -> Network:
@@ -167,9 +169,19 @@ class Network:
                 return Trust(ca_file=value, source=f"{name} ({value}) and {system}", with_system=True)
         return Trust(source=system)
 
-    def route(self, url: str, environ: Mapping[str, str] = os.environ) -> Route:
+    def route(self, url: str, environ: Mapping[str, str] | None = None) -> Route:
         """Whether ``url`` goes through a proxy, and which: the connection's (minus its
-        ``no_proxy``), else the environment's (minus ``no_proxy`` and ``NO_PROXY``)."""
+        ``no_proxy``), else the environment's (``os.environ`` unless given; minus ``no_proxy``
+        and ``NO_PROXY``)."""
+        if environ is not None:
+            return self._route(url, environ)
+        origin = "/".join(url.split("/", 3)[:3])
+        found = self._routes.get(origin)
+        if found is None:
+            found = self._routes[origin] = self._route(url, os.environ)
+        return found
+
+    def _route(self, url: str, environ: Mapping[str, str]) -> Route:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
