@@ -17,7 +17,7 @@ from wire_support import wire_hook
 from airflow_provider_exports.hooks.base import ExportHook
 from airflow_provider_exports.status import ExportState, ExportStatus
 from airflow_provider_exports.testing import Fault, Step
-from airflow_provider_exports.testing.emulator import FAULT_TARGETS, Emulator, Recorded
+from airflow_provider_exports.testing.emulator import FAULT_TARGETS, NEUTRAL_STATES, Emulator, Recorded
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     "oracle_commerce": {"mode": "bundle", "fileName": "kit.zip", "items": [{"id": "Profiles"}]},
@@ -224,3 +224,29 @@ def test_dataarts_truncate_on_download_needs_times_2(make_emulator: Callable[...
     # The cut download was retried: the whole file again.
     assert [r.path.rsplit("/", 1)[-1] for r in after] == ["export-result"]
     assert all(r.fault is None for r in after)
+
+
+#: Neutral words the vendor has no state of its own for, and what its hook then reads.
+NO_OWN_STATE = {("huawei_dataarts", "pending"): "running", ("huawei_workspace", "pending"): "running"}
+
+
+@pytest.mark.parametrize("conn_type", VENDORS)
+def test_each_neutral_word_reads_as_that_state(
+    conn_type: str, make_emulator: Callable[..., Emulator]
+) -> None:
+    """A script of one word is read by the vendor's hook as the ExportState of that name
+    (Personium first runs once: its exports only end after they ran)."""
+    emulator = make_emulator(conn_type)
+    hook = wire_hook(emulator)
+    words = [w for w in NEUTRAL_STATES if w in emulator.neutral_states]
+    assert {"pending", "running", "succeeded", "failed"} <= set(words)
+    for word in words:
+        emulator.script_next(word)
+        payload = {"Name": f"kit_{word}"} if conn_type == "personium" else PAYLOADS[conn_type]
+        export_id = hook.start_export(payload)
+        seen = [hook.get_status(export_id).state.value for _ in range(3)]
+        expected = NO_OWN_STATE.get((conn_type, word), word)
+        if conn_type == "personium" and word in ("succeeded", "failed"):
+            assert seen == ["running", expected, expected], word
+        else:
+            assert seen == [expected] * 3, word
