@@ -123,11 +123,13 @@ class AsyncTransport(Engine):
         url = URL(request.url, encoded=True)
         route = self.endpoint.network.route(request.url)
         proxy = route.proxy
+        # The context is made when TLS first needs it (see sync._TrustAdapter).
+        tls = request.url.startswith("https:") or (proxy is not None and proxy.url.startswith("https:"))
         try:
             async with session.request(
                 request.method,
                 url,
-                ssl=self._ssl,
+                ssl=self._ssl if tls else True,
                 proxy=None if proxy is None else proxy.url,
                 proxy_auth=None if proxy is None else _basic_auth(proxy),
                 data=request.body,

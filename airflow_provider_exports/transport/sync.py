@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import http.client
 import logging
-import ssl
 import time
 from typing import IO, Any, TypeVar
 
@@ -55,20 +54,25 @@ _CUT = (
 
 class _TrustAdapter(HTTPAdapter):
     """Pools whose TLS trust is one ``SSLContext`` (transport.tls), direct or through a proxy,
-    as the async runner's: not requests' own choice of CA bundle."""
+    as the async runner's: not requests' own choice of CA bundle. The context is made when the
+    first TLS connection needs it (loading a CA store costs ~60 ms of CPU; a plain-http
+    download never pays it)."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
+    def __init__(self, trust: Trust) -> None:
+        self._trust = trust
         super().__init__(pool_connections=4, pool_maxsize=16, max_retries=0)
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[Any, Any]:  # requests' stubs name private TypedDicts here
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("scheme") == "https":
+            pool_kwargs["ssl_context"] = context_for(self._trust)
+        return host_params, pool_kwargs
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         # The vendor through the tunnel and an https:// proxy itself: one trust, as aiohttp has.
-        proxy_kwargs.setdefault("ssl_context", self._context)
-        proxy_kwargs.setdefault("proxy_ssl_context", self._context)
+        proxy_kwargs.setdefault("proxy_ssl_context", context_for(self._trust))
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
@@ -84,7 +88,7 @@ def new_session(trust: Trust | None = None) -> requests.Session:
         # One warning per connection comes from the hook; not one per request from urllib3.
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     session = requests.Session()
-    adapter = _TrustAdapter(context_for(trust))
+    adapter = _TrustAdapter(trust)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False
