@@ -720,6 +720,16 @@ class AirflowStack:
                     f"{component.name} exited with {component.proc.returncode}:\n{_tail(component.log_path)}"
                 )
 
+    def wait_until(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        """Poll ``check`` every second until it holds; fail naming ``what`` (with every
+        component's log) after ``timeout`` seconds, or at once if a component exited."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}\n{self.diagnostics()}")
+            time.sleep(1)
+
     def diagnostics(self, lines: int = 30) -> str:
         """The end of every component's log, for failure messages."""
         return "\n".join(

@@ -32,13 +32,8 @@ def emulator() -> Iterator[OracleCommerceEmulator]:
     emu.stop()
 
 
-def _until(what: str, check: Callable[[], bool], stack: AirflowStack, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        stack.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{stack.diagnostics()}")
-        time.sleep(1)
+def _until(what: str, check: Callable[[], bool], stack: AirflowStack) -> None:
+    stack.wait_until(what, check, timeout=120)
 
 
 @pytest.mark.timeout(420)

@@ -53,13 +53,8 @@ def personium() -> Iterator[PersoniumEmulator]:
     emu.stop()
 
 
-def _until(what: str, check: Callable[[], bool], stack: AirflowStack, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        stack.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{stack.diagnostics()}")
-        time.sleep(1)
+def _until(what: str, check: Callable[[], bool], stack: AirflowStack) -> None:
+    stack.wait_until(what, check, timeout=180)
 
 
 def _listings(workspace: WorkspaceEmulator) -> list[Recorded]:
